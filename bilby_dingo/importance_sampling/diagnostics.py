@@ -1,0 +1,57 @@
+"""DINGO-IS diagnostic plots: where the proposal matches the posterior, and how the weights spread."""
+
+import numpy as np
+from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
+
+
+def _annotation(summary):
+    return (
+        f"efficiency = {100 * summary.sample_efficiency:.2f}%\n"
+        f"$n_\\mathrm{{eff}}$ = {summary.n_eff:.0f} of N = {summary.num_draws}"
+    )
+
+
+def plot_weights(log_likelihood, log_prior, log_proposal, summary, filename):
+    """Scatter log L + log π − log Z against log q.
+
+    Where the proposal equals the posterior the points lie on the line of equal values; points
+    above it are draws the proposal under-covers (large weights).
+    """
+    target = log_likelihood + log_prior - summary.log_evidence
+    valid = np.isfinite(target)
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
+    ax.scatter(log_proposal[valid], target[valid], s=2, alpha=0.3, rasterized=True)
+    if np.any(valid):
+        # Show the bulk of the proposal and the top 20 e-folds of the target, where weights matter.
+        x, y = log_proposal[valid], target[valid]
+        high = max(x.max(), y.max()) + 1
+        low = min(np.percentile(x, 1), y.max() - 20)
+        ax.plot([low, high], [low, high], color="k", lw=1, label="equal values")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+    ax.set_xlabel(r"$\log q(\theta)$")
+    ax.set_ylabel(r"$\log L(\theta) + \log \pi(\theta) - \log Z$")
+    ax.legend(loc="lower right")
+    ax.text(0.03, 0.97, _annotation(summary), transform=ax.transAxes, va="top")
+    ax.set_title("DINGO-IS weights")
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)
+
+
+def plot_weight_distribution(log_w, summary, filename):
+    """Histogram of log10 of the normalised nonzero weights (mean weight at 0)."""
+    finite = log_w[np.isfinite(log_w)]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    if finite.size:
+        log10_w = (finite - np.log(np.mean(np.exp(finite - finite.max()))) - finite.max()) / np.log(10)
+        ax.hist(log10_w, bins=60, histtype="stepfilled", alpha=0.7)
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\log_{10}(w / \bar w)$, nonzero weights")
+    ax.set_ylabel("draws")
+    ax.text(0.03, 0.97, _annotation(summary) + f"\nzero weights: {summary.num_zero_weight}",
+            transform=ax.transAxes, va="top")
+    ax.set_title("Importance-weight distribution")
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)

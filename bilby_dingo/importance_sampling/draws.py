@@ -1,0 +1,156 @@
+"""The evaluated draws of one run, and the checkpoint file that lets an interrupted run resume."""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .statistics import log_weights
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used to resume this run."""
+
+
+@dataclass
+class DrawStore:
+    """Every proposal draw of a run with its densities.
+
+    Draws ``[0, num_evaluated)`` are final. Later draws belong to the batch being evaluated: their
+    ``log_likelihood`` is still NaN. Draws outside the prior keep NaN: no likelihood call is made.
+
+    Attributes
+    ----------
+    parameter_keys: list of str
+    theta: numpy.ndarray, shape (N, D)
+    log_proposal, log_prior, log_likelihood: numpy.ndarray, shape (N,)
+    fingerprint: str
+        Identifies the analysis (parameters, proposal); a checkpoint is resumed only by its own.
+    seed: int
+        The run's sampling seed; a resumed run keeps it.
+    rng_state: dict
+        State of the proposal's random generator after the last batch was drawn.
+    """
+
+    parameter_keys: list
+    fingerprint: str
+    seed: int
+    theta: np.ndarray = None
+    log_proposal: np.ndarray = field(default_factory=lambda: np.empty(0))
+    log_prior: np.ndarray = field(default_factory=lambda: np.empty(0))
+    log_likelihood: np.ndarray = field(default_factory=lambda: np.empty(0))
+    num_evaluated: int = 0
+    num_batches: int = 0
+    rng_state: dict = None
+    proposal_time: float = 0.0
+    likelihood_time: float = 0.0
+
+    def __post_init__(self):
+        if self.theta is None:
+            self.theta = np.empty((0, len(self.parameter_keys)))
+
+    @property
+    def num_draws(self):
+        return self.theta.shape[0]
+
+    @property
+    def complete(self):
+        """True when no draw awaits its likelihood."""
+        return self.num_evaluated == self.num_draws
+
+    @property
+    def num_likelihood_evaluations(self):
+        """Likelihood calls made so far: evaluated draws inside the prior."""
+        return int(np.count_nonzero(np.isfinite(self.log_prior[: self.num_evaluated])))
+
+    @property
+    def num_nonfinite_likelihood(self):
+        evaluated = slice(0, self.num_evaluated)
+        inside = np.isfinite(self.log_prior[evaluated])
+        return int(np.count_nonzero(inside & ~np.isfinite(self.log_likelihood[evaluated])))
+
+    def evaluated_log_weights(self):
+        """log w of the final draws, shape (num_evaluated,)."""
+        n = self.num_evaluated
+        return log_weights(self.log_likelihood[:n], self.log_prior[:n], self.log_proposal[:n])
+
+    def add_batch(self, theta, log_proposal, log_prior, rng_state):
+        """Append a freshly drawn batch awaiting its likelihood values."""
+        if not self.complete:
+            raise RuntimeError("Cannot draw a new batch before the previous one is evaluated.")
+        # Build the new arrays first so that an interrupt sees either the old or the new state.
+        grown = (
+            np.concatenate([self.theta, theta]),
+            np.concatenate([self.log_proposal, log_proposal]),
+            np.concatenate([self.log_prior, log_prior]),
+            np.concatenate([self.log_likelihood, np.full(len(log_proposal), np.nan)]),
+        )
+        self.theta, self.log_proposal, self.log_prior, self.log_likelihood = grown
+        self.rng_state = rng_state
+        self.num_batches += 1
+
+    # --- checkpoint file -----------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the store to ``path`` atomically (a temporary file renamed over the old one)."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        metadata = dict(
+            format_version=CHECKPOINT_FORMAT_VERSION,
+            parameter_keys=self.parameter_keys,
+            fingerprint=self.fingerprint,
+            seed=self.seed,
+            num_evaluated=self.num_evaluated,
+            num_batches=self.num_batches,
+            rng_state=self.rng_state,
+            proposal_time=self.proposal_time,
+            likelihood_time=self.likelihood_time,
+        )
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".npz")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(
+                    stream,
+                    metadata=np.array(json.dumps(metadata)),
+                    theta=self.theta,
+                    log_proposal=self.log_proposal,
+                    log_prior=self.log_prior,
+                    log_likelihood=self.log_likelihood,
+                )
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """Read a checkpoint written by :meth:`save`; never unpickles anything."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                metadata = json.loads(str(data["metadata"]))
+                arrays = {key: np.array(data[key]) for key in ("theta", "log_proposal", "log_prior", "log_likelihood")}
+        except Exception as error:
+            raise CheckpointError(
+                f"Cannot read the checkpoint {path} ({error}). Delete it, or pass resume=False, to start afresh."
+            ) from error
+        if metadata.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+            raise CheckpointError(
+                f"The checkpoint {path} has format version {metadata.get('format_version')}, this "
+                f"bilby_dingo writes {CHECKPOINT_FORMAT_VERSION}. Delete it, or pass resume=False."
+            )
+        return cls(
+            parameter_keys=metadata["parameter_keys"],
+            fingerprint=metadata["fingerprint"],
+            seed=metadata["seed"],
+            num_evaluated=metadata["num_evaluated"],
+            num_batches=metadata["num_batches"],
+            rng_state=metadata["rng_state"],
+            proposal_time=metadata["proposal_time"],
+            likelihood_time=metadata["likelihood_time"],
+            **arrays,
+        )

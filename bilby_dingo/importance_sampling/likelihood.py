@@ -1,0 +1,48 @@
+"""Evaluating bilby's likelihood on many draws, in this process or in bilby's worker pool.
+
+Workers find the likelihood, the fixed parameters and the search keys in bilby's
+``_sampling_convenience_dump``, which :meth:`bilby.core.sampler.Sampler._setup_pool` fills in
+every process; only the parameter arrays travel to the workers.
+"""
+
+import numpy as np
+from bilby.core.likelihood import _safe_likelihood_call
+from bilby.core.sampler.base_sampler import _sampling_convenience_dump
+
+
+def log_likelihood_of_rows(theta):
+    """log L (or log L ratio) for each row of ``theta``, shape (n, D) → (n,).
+
+    Module-level so that multiprocessing can pickle it.
+    """
+    dump = _sampling_convenience_dump
+    keys = dump.search_parameter_keys
+    fixed = dump.parameters
+    values = np.empty(len(theta))
+    for i, row in enumerate(theta):
+        parameters = dict(fixed)
+        parameters.update(zip(keys, row.tolist()))
+        values[i] = _safe_likelihood_call(dump.likelihood, parameters=parameters, use_ratio=dump.use_ratio)
+    return values
+
+
+class LikelihoodEvaluator:
+    """Callable mapping θ of shape (n, D) to log L of shape (n,), split over ``pool`` if given.
+
+    The result does not depend on the pool: every row is evaluated by the same function, and
+    ``pool.map`` keeps the order.
+    """
+
+    def __init__(self, pool=None, npool=1):
+        self.pool = pool
+        self.npool = max(int(npool or 1), 1)
+
+    def __call__(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        if len(theta) == 0:
+            return np.empty(0)
+        if self.pool is None:
+            return log_likelihood_of_rows(theta)
+        # A few chunks per worker balance the load without paying much for each task.
+        chunks = np.array_split(theta, min(len(theta), 4 * self.npool))
+        return np.concatenate(self.pool.map(log_likelihood_of_rows, chunks))

@@ -1,0 +1,231 @@
+"""The ``dingo`` bilby sampler: proposal draws → importance weights → a standard ``bilby.Result``.
+
+Registered through the ``bilby.samplers`` entry point, so ``bilby.run_sampler(..., sampler="dingo")``
+and ``sampler = dingo`` in a bilby_pipe ini file select it.
+"""
+
+import inspect
+import json
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+from bilby.core.sampler.base_sampler import Sampler, signal_wrapper
+from bilby.core.utils import random as bilby_random
+from scipy.special import logsumexp
+
+from . import __version__
+from .importance_sampling.diagnostics import plot_weight_distribution, plot_weights
+from .importance_sampling.draws import CheckpointError, DrawStore
+from .importance_sampling.driver import ImportanceSamplingRun
+from .importance_sampling.likelihood import LikelihoodEvaluator
+from .importance_sampling.statistics import rejection_sample, summarize
+from .proposals import PriorProposal, Proposal, ProposalError
+from .settings import KEYWORD_ALIASES, DingoSettings
+
+logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
+
+# Arguments bilby's Sampler takes by name; everything else is a dingo keyword.
+_BILBY_SAMPLER_ARGUMENTS = set(inspect.signature(Sampler.__init__).parameters) - {"self", "kwargs"}
+
+
+class Dingo(Sampler):
+    """Importance sampling of bilby's likelihood and prior with a proposal distribution q(θ).
+
+    Draws θ_i ~ q, weighs them by w_i = L(θ_i) π(θ_i) / q(θ_i) and returns the evidence
+    log Z = log(Σ w_i / N) with its standard error, the sample efficiency n_eff / N, an unweighted
+    posterior by rejection sampling (``result.samples``) and every weighted draw
+    (``result.nested_samples``). Draws outside the prior get weight zero without a likelihood call.
+
+    Keywords
+    --------
+    proposal: "prior" (default) or a :class:`bilby_dingo.proposals.Proposal`
+    num_samples: int, default 10000
+        Number of proposal draws. Or, instead:
+    target_n_eff: int; max_samples: int, default 1e6
+        Draw in batches until the effective sample size reaches ``target_n_eff``.
+    batch_size: int, default 10000
+    npool: int
+        Likelihood processes (bilby's pool; any of bilby's pool-size spellings works).
+    sampling_seed: int
+        Seed of every random choice; the same seed gives the same result for any npool.
+    resume: bool, default True; check_point_delta_t: float, default 600 s
+    efficiency_warning: float, default 0.01
+        Sample efficiency below which the result is flagged as unreliable.
+    """
+
+    sampler_name = "dingo"
+    abbreviation = "dingo"
+    sampling_seed_key = "sampling_seed"
+    default_kwargs = {name: getattr(DingoSettings, name) for name in DingoSettings.keywords()}
+    hard_exit = False
+
+    def __init__(self, likelihood, priors, **kwargs):
+        # Check our keywords before bilby spends time on likelihood calls in Sampler.__init__.
+        dingo_keywords = {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS}
+        DingoSettings.from_kwargs(self._translate_aliases(dingo_keywords), ignored=self.npool_equiv_kwargs)
+        self._run = None
+        super().__init__(likelihood, priors, **kwargs)
+        self.proposal = self._build_proposal(self.settings.proposal)
+
+    # --- keywords ----------------------------------------------------------------------------------
+
+    @property
+    def external_sampler_name(self):
+        return "bilby_dingo"
+
+    @staticmethod
+    def _translate_aliases(kwargs):
+        translated = {}
+        for key, value in kwargs.items():
+            key = key.replace("-", "_")
+            translated[KEYWORD_ALIASES.get(key, key)] = value
+        return translated
+
+    def _translate_kwargs(self, kwargs):
+        translated = self._translate_aliases(kwargs)
+        kwargs.clear()
+        kwargs.update(translated)
+        return super()._translate_kwargs(kwargs)
+
+    def _verify_kwargs_against_default_kwargs(self):
+        # bilby only warns about unknown keywords; a typo here would silently change an analysis.
+        self.settings = DingoSettings.from_kwargs(self.kwargs, ignored=self.npool_equiv_kwargs)
+
+    def _build_proposal(self, proposal):
+        if isinstance(proposal, str) and proposal.lower() == "prior":
+            proposal = PriorProposal(self.priors, self.search_parameter_keys)
+        elif not isinstance(proposal, Proposal):
+            raise ProposalError(
+                f"proposal={proposal!r} is not understood: give 'prior' or an instance of "
+                f"bilby_dingo.proposals.Proposal (e.g. MultivariateStudentTProposal)."
+            )
+        proposal.check_covers(self.search_parameter_keys)
+        return proposal
+
+    # --- files -------------------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.outdir, f"dingo_{self.label}", f"{self.label}_checkpoint.npz")
+
+    def _fingerprint(self):
+        return json.dumps(dict(parameters=self.search_parameter_keys, proposal=self.proposal.describe()))
+
+    def _load_or_create_store(self):
+        path, fingerprint = self.checkpoint_path, self._fingerprint()
+        if os.path.exists(path):
+            if self.settings.resume:
+                store = DrawStore.load(path)
+                if store.fingerprint != fingerprint:
+                    raise CheckpointError(
+                        f"The checkpoint {path} belongs to another analysis (different sampled "
+                        f"parameters or proposal). Use another outdir or label, delete it, or pass resume=False."
+                    )
+                if self.settings.sampling_seed not in (None, store.seed):
+                    logger.info(f"Resuming keeps the checkpoint's sampling_seed={store.seed}")
+                logger.info(f"Resuming from {path}: {store.num_draws} draws, {store.num_evaluated} evaluated")
+                return store
+            os.remove(path)
+        seed = self.settings.sampling_seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**31))
+        return DrawStore(self.search_parameter_keys, fingerprint, seed)
+
+    def write_current_state(self):
+        """Save the draws evaluated so far (bilby calls this on SIGTERM/SIGINT before exiting)."""
+        if self._run is not None:
+            self._run.write_checkpoint()
+            logger.info(f"Wrote checkpoint {self.checkpoint_path}")
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    @signal_wrapper
+    def run_sampler(self):
+        store = self._load_or_create_store()
+        self.kwargs["sampling_seed"] = store.seed
+        # One seed drives everything: the proposal, the rejection step, and bilby's own generator
+        # (constraint normalisation, later the conversion function).
+        proposal_seed, rejection_seed = np.random.SeedSequence(store.seed).spawn(2)
+        bilby_random.seed(store.seed)
+        self._setup_pool()
+        try:
+            self._run = ImportanceSamplingRun(
+                proposal=self.proposal,
+                priors=self.priors,
+                parameter_keys=self.search_parameter_keys,
+                evaluate_log_likelihood=LikelihoodEvaluator(self.pool, self.npool),
+                settings=self.settings,
+                rng=np.random.default_rng(proposal_seed),
+                store=store,
+                checkpoint_path=self.checkpoint_path,
+            )
+            store = self._run.run()
+        finally:
+            self._close_pool()
+        self._fill_result(store, np.random.default_rng(rejection_seed))
+        return self.result
+
+    def _fill_result(self, store, rejection_rng):
+        keys = self.search_parameter_keys
+        log_w = store.evaluated_log_weights()
+        summary = summarize(log_w)
+        kept = rejection_sample(log_w, rejection_rng)
+
+        result = self.result
+        result.samples = store.theta[kept]
+        result.log_likelihood_evaluations = store.log_likelihood[kept]
+        result.log_prior_evaluations = store.log_prior[kept]
+        nested = pd.DataFrame(store.theta, columns=keys)
+        nested["weights"] = np.exp(log_w - logsumexp(log_w))
+        nested["log_weights"] = log_w
+        nested["log_likelihood"] = store.log_likelihood
+        nested["log_prior"] = store.log_prior
+        nested["log_prob"] = store.log_proposal
+        result.nested_samples = nested
+        result.log_evidence = summary.log_evidence
+        result.log_evidence_err = summary.log_evidence_std
+        result.num_likelihood_evaluations = store.num_likelihood_evaluations
+
+        warning = ""
+        if summary.sample_efficiency < self.settings.efficiency_warning:
+            warning = (
+                f"Sample efficiency {100 * summary.sample_efficiency:.3f}% is below "
+                f"{100 * self.settings.efficiency_warning:g}% (n_eff={summary.n_eff:.1f}): the proposal "
+                f"covers the posterior poorly, so the result rests on few draws. Likely causes: a network "
+                f"trained for other data, noise or priors; data problems (glitches, wrong PSD); a prior "
+                f"outside the proposal's support."
+            )
+            logger.warning(warning)
+        if result.meta_data is None:
+            result.meta_data = dict()
+        result.meta_data["dingo"] = dict(
+            version=__version__,
+            proposal=self.proposal.describe(),
+            sampling_seed=int(store.seed),
+            num_proposals=int(store.num_draws),
+            num_batches=int(store.num_batches),
+            n_eff=summary.n_eff,
+            sample_efficiency=summary.sample_efficiency,
+            log_evidence_std=summary.log_evidence_std,
+            num_zero_weight=summary.num_zero_weight,
+            num_outside_prior=int(np.count_nonzero(~np.isfinite(store.log_prior))),
+            num_nonfinite_likelihood=store.num_nonfinite_likelihood,
+            num_posterior_samples=int(len(kept)),
+            unweighting="rejection sampling: distinct draws kept with probability w / max w",
+            proposal_time=float(store.proposal_time),
+            likelihood_time=float(store.likelihood_time),
+            npool=int(self.npool or 1),
+            efficiency_warning=warning,
+        )
+        logger.info(
+            f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "
+            f"{summary.num_draws} draws, log Z {summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "
+            f"{len(kept)} posterior samples"
+        )
+        if self.plot:
+            os.makedirs(self.outdir, exist_ok=True)
+            prefix = os.path.join(self.outdir, f"{self.label}_dingo")
+            plot_weights(store.log_likelihood, store.log_prior, store.log_proposal, summary, f"{prefix}_weights.png")
+            plot_weight_distribution(log_w, summary, f"{prefix}_weight_distribution.png")

@@ -1,0 +1,60 @@
+"""The interface every proposal distribution implements."""
+
+import abc
+
+import numpy as np
+
+
+class ProposalError(ValueError):
+    """A proposal that cannot serve the requested analysis."""
+
+
+class Proposal(abc.ABC):
+    """A distribution q(θ) that can be sampled with its log density evaluated at the draws.
+
+    Subclasses set ``parameter_keys`` (bilby parameter names they produce) and implement
+    :meth:`sample_and_log_prob` and :meth:`describe`.
+    """
+
+    parameter_keys: list
+
+    @abc.abstractmethod
+    def sample_and_log_prob(self, n, rng):
+        """Draw ``n`` samples and their log density.
+
+        Parameters
+        ----------
+        n: int
+            Number of draws.
+        rng: numpy.random.Generator
+            The only source of randomness, so that a run is reproducible from its seed.
+
+        Returns
+        -------
+        samples: dict[str, numpy.ndarray]
+            Draws keyed by bilby parameter name, each of shape (n,).
+        log_prob: numpy.ndarray
+            log q(θ_i), shape (n,).
+        """
+
+    @abc.abstractmethod
+    def describe(self):
+        """A one-line human-readable description, stored in the result's meta data."""
+
+    def check_covers(self, search_parameter_keys):
+        """Raise :class:`ProposalError` unless the proposal draws every sampled parameter."""
+        missing = [key for key in search_parameter_keys if key not in self.parameter_keys]
+        if missing:
+            raise ProposalError(
+                f"The proposal ({self.describe()}) does not draw the sampled parameter(s) {missing}; "
+                f"it draws {list(self.parameter_keys)}. Fix the prior (make those parameters fixed "
+                f"with a DeltaFunction) or use a proposal that covers them."
+            )
+
+
+def as_float_array(values, n, key):
+    """Return ``values`` as a float array of shape (n,), with a clear error otherwise."""
+    array = np.asarray(values, dtype=float).reshape(-1)
+    if array.shape != (n,):
+        raise ProposalError(f"The proposal returned {array.shape[0]} values of '{key}' for {n} draws.")
+    return array

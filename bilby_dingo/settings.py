@@ -1,0 +1,158 @@
+"""The ``dingo`` sampler's keywords, parsed once into a typed, validated settings object.
+
+bilby_pipe hands sampler-kwargs over as parsed strings ('None', 1e5 as a float, '-' in names), so
+every value is coerced here and every error names the keyword and the fix.
+"""
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+DEFAULT_NUM_SAMPLES = 10_000
+DEFAULT_MAX_SAMPLES = 1_000_000
+
+# Other spellings users (and bilby_pipe) use for our keywords.
+KEYWORD_ALIASES = {
+    "nsamples": "num_samples",
+    "n_samples": "num_samples",
+    "check_point_deltaT": "check_point_delta_t",
+    "seed": "sampling_seed",
+    "random_seed": "sampling_seed",
+}
+
+
+@dataclass(frozen=True)
+class DingoSettings:
+    """Typed sampler keywords.
+
+    Attributes
+    ----------
+    proposal:
+        "prior", or a :class:`bilby_dingo.proposals.Proposal` instance.
+    num_samples:
+        Draw exactly this many samples from the proposal (default 10,000 when ``target_n_eff``
+        is not given).
+    target_n_eff, max_samples:
+        Alternatively draw batches until n_eff reaches ``target_n_eff`` or ``max_samples`` draws
+        are spent (default 10^6).
+    batch_size:
+        Draws per proposal batch.
+    resume, check_point_delta_t:
+        Resume from the checkpoint in ``outdir``; seconds between periodic checkpoints.
+    sampling_seed:
+        Seed of every random choice of the run (drawn at random and recorded when None).
+    efficiency_warning:
+        Sample efficiency below which the result is flagged as unreliable.
+    pool:
+        A user-supplied multiprocessing pool (bilby's convention).
+    """
+
+    proposal: object = "prior"
+    num_samples: int = None
+    target_n_eff: int = None
+    max_samples: int = None
+    batch_size: int = 10_000
+    resume: bool = True
+    check_point_delta_t: float = 600.0
+    sampling_seed: int = None
+    efficiency_warning: float = 0.01
+    pool: object = None
+
+    @classmethod
+    def keywords(cls):
+        return [field.name for field in fields(cls)]
+
+    @classmethod
+    def from_kwargs(cls, kwargs, ignored=()):
+        """Validate and coerce a keyword dictionary; unknown keys raise a ValueError."""
+        known = set(cls.keywords()) | set(ignored)
+        unknown = sorted(key for key in kwargs if key not in known)
+        if unknown:
+            raise ValueError(
+                f"Unknown keyword(s) for sampler 'dingo': {unknown}. Valid keywords are "
+                f"{sorted(cls.keywords())} (and the pool sizes {sorted(ignored)})."
+            )
+        values = {key: kwargs[key] for key in cls.keywords() if key in kwargs}
+        values = {key: _none_if_null(value) for key, value in values.items()}
+        for key in ("num_samples", "target_n_eff", "max_samples", "batch_size"):
+            values[key] = _positive_int(key, values.get(key))
+        if values.get("batch_size") is None:
+            values.pop("batch_size", None)
+        if "sampling_seed" in values and values["sampling_seed"] is not None:
+            values["sampling_seed"] = _int(("sampling_seed"), values["sampling_seed"])
+        if "resume" in values:
+            values["resume"] = _bool("resume", values["resume"])
+        if "check_point_delta_t" in values:
+            values["check_point_delta_t"] = _positive_float("check_point_delta_t", values["check_point_delta_t"])
+        if "efficiency_warning" in values:
+            value = _positive_float("efficiency_warning", values["efficiency_warning"])
+            if value >= 1:
+                raise ValueError(f"efficiency_warning={value} must lie in (0, 1): it is a sample efficiency.")
+            values["efficiency_warning"] = value
+        if values.get("proposal") is None:
+            values.pop("proposal", None)
+
+        if values.get("target_n_eff") is not None:
+            if values.get("num_samples") is not None:
+                raise ValueError(
+                    "Give either num_samples (a fixed number of draws) or target_n_eff (draw until the "
+                    "effective sample size reaches it), not both."
+                )
+            if values.get("max_samples") is None:
+                values["max_samples"] = DEFAULT_MAX_SAMPLES
+            if values["max_samples"] < values["target_n_eff"]:
+                raise ValueError(
+                    f"max_samples={values['max_samples']} is below target_n_eff={values['target_n_eff']}: "
+                    f"n_eff can never exceed the number of draws. Raise max_samples."
+                )
+        else:
+            if values.get("max_samples") is not None:
+                raise ValueError("max_samples only applies with target_n_eff; use num_samples for a fixed number of draws.")
+            if values.get("num_samples") is None:
+                values["num_samples"] = DEFAULT_NUM_SAMPLES
+        return cls(**values)
+
+
+def _none_if_null(value):
+    if isinstance(value, str) and value.strip().lower() in ("none", "null", ""):
+        return None
+    return value
+
+
+def _int(key, value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be an integer, got {value!r}.") from None
+    if not np.isfinite(number) or number != int(number):
+        raise ValueError(f"{key} must be an integer, got {value!r}.")
+    return int(number)
+
+
+def _positive_int(key, value):
+    if value is None:
+        return None
+    number = _int(key, value)
+    if number <= 0:
+        raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+    return number
+
+
+def _positive_float(key, value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a number, got {value!r}.") from None
+    if not number > 0:
+        raise ValueError(f"{key} must be positive, got {value!r}.")
+    return number
+
+
+def _bool(key, value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{key} must be True or False, got {value!r}.")
