@@ -10,12 +10,13 @@ import time
 import numpy as np
 
 from ..proposals.base import ProposalError, as_float_array
-from .statistics import pessimistic_n_eff, summarize
+from .statistics import split_n_eff, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
-# Draws evaluated between two looks at the clock (periodic checkpoint, progress log).
-EVALUATION_CHUNK = 1024
+# Draws per process evaluated between two looks at the clock (periodic checkpoint) and between two
+# updates of the stored draws: an interrupt loses at most the chunk in flight.
+EVALUATION_CHUNK = 256
 
 
 class ImportanceSamplingError(RuntimeError):
@@ -100,10 +101,12 @@ class ImportanceSamplingRun:
             )
             return 0
         # Early batches overestimate n_eff (they miss the rare large weights): never stop on the
-        # first batch, and require the target to survive one more copy of the largest weight.
+        # first batch, and require each half of the draws to hold half of the target, which fails
+        # while a large weight has only just appeared.
         if self.store.num_batches >= 2:
             log_w = self.store.evaluated_log_weights()
-            if summarize(log_w).n_eff >= settings.target_n_eff and pessimistic_n_eff(log_w) >= settings.target_n_eff:
+            target = settings.target_n_eff
+            if summarize(log_w).n_eff >= target and min(split_n_eff(log_w)) >= target / 2:
                 return 0
         return min(settings.batch_size, settings.max_samples - drawn)
 
@@ -137,7 +140,7 @@ class ImportanceSamplingRun:
         store = self.store
         while not store.complete:
             first = store.num_evaluated
-            last = min(first + EVALUATION_CHUNK, store.num_draws)
+            last = min(first + EVALUATION_CHUNK * getattr(self.evaluate_log_likelihood, "npool", 1), store.num_draws)
             inside = first + np.flatnonzero(np.isfinite(store.log_prior[first:last]))
             start = time.perf_counter()
             store.log_likelihood[inside] = self.evaluate_log_likelihood(store.theta[inside])

@@ -71,19 +71,16 @@ def summarize(log_w):
     )
 
 
-def pessimistic_n_eff(log_w):
-    """n_eff if the largest weight seen so far were drawn once more.
+def split_n_eff(log_w):
+    """n_eff of the first and of the second half of the draws (in drawing order).
 
-    Small batches miss the rare large weights of a heavy-tailed weight distribution and overstate
-    n_eff. Requiring the target to hold under this perturbation keeps the stopping rule from
-    trusting a pilot batch whose estimate hangs on the largest weight.
+    Small samples miss the rare large weights of a heavy-tailed weight distribution and overstate
+    n_eff (DINGO-IS found ×2.9 from 1,000 draws). When a large weight has only just appeared, the
+    two halves disagree; when the estimate has settled, each half carries about half of n_eff.
     """
     log_w = np.asarray(log_w, dtype=float)
-    finite = log_w[np.isfinite(log_w)]
-    if finite.size == 0:
-        return 0.0
-    extended = np.append(finite, finite.max())
-    return float(np.exp(2 * logsumexp(extended) - logsumexp(2 * extended)))
+    half = log_w.size // 2
+    return summarize(log_w[:half]).n_eff, summarize(log_w[half:]).n_eff
 
 
 def rejection_sample(log_w, rng):

@@ -1,0 +1,66 @@
+import bilby
+import numpy as np
+import pytest
+from scipy import stats
+
+from bilby_dingo.proposals import MultivariateStudentTProposal, PriorProposal, ProposalError
+
+
+def test_student_t_density_matches_scipy():
+    proposal = MultivariateStudentTProposal(["a", "b"], [1.0, -1.0], [[2.0, 0.3], [0.3, 0.5]], dof=4)
+    samples, log_prob = proposal.sample_and_log_prob(500, np.random.default_rng(0))
+    values = np.column_stack([samples["a"], samples["b"]])
+    expected = stats.multivariate_t([1.0, -1.0], [[2.0, 0.3], [0.3, 0.5]], df=4).logpdf(values)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-12)
+
+
+def test_gaussian_moments():
+    proposal = MultivariateStudentTProposal(["a", "b"], [1.0, -1.0], [[2.0, 0.3], [0.3, 0.5]])
+    samples, log_prob = proposal.sample_and_log_prob(200_000, np.random.default_rng(1))
+    values = np.column_stack([samples["a"], samples["b"]])
+    np.testing.assert_allclose(values.mean(axis=0), [1.0, -1.0], atol=0.01)
+    np.testing.assert_allclose(np.cov(values.T), [[2.0, 0.3], [0.3, 0.5]], atol=0.02)
+    assert "Gaussian" in proposal.describe()
+
+
+def test_same_rng_state_same_draws():
+    proposal = MultivariateStudentTProposal(["a"], [0.0], [[1.0]], dof=3)
+    first = proposal.sample_and_log_prob(10, np.random.default_rng(5))
+    second = proposal.sample_and_log_prob(10, np.random.default_rng(5))
+    np.testing.assert_array_equal(first[0]["a"], second[0]["a"])
+
+
+@pytest.mark.parametrize(
+    "mean, covariance, dof, message",
+    [
+        ([0.0], [[1.0]], None, r"expected \(2,\) and \(2, 2\)"),
+        ([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]], None, "not positive definite"),
+        ([0.0, 0.0], [[1.0, 0.1], [0.0, 1.0]], None, "not symmetric"),
+        ([0.0, 0.0], np.eye(2), -1, "dof must be positive"),
+    ],
+)
+def test_student_t_rejects_bad_parameters(mean, covariance, dof, message):
+    with pytest.raises(ProposalError, match=message):
+        MultivariateStudentTProposal(["a", "b"], mean, covariance, dof=dof)
+
+
+def test_prior_proposal_honours_constraints_and_uses_the_prior_density():
+    priors = bilby.core.prior.PriorDict(
+        dict(
+            a=bilby.core.prior.Uniform(0, 1, "a"),
+            b=bilby.core.prior.Uniform(0, 1, "b"),
+            total=bilby.core.prior.Constraint(0, 1, "total"),
+        ),
+        conversion_function=lambda sample: {**sample, "total": sample["a"] + sample["b"]},
+    )
+    proposal = PriorProposal(priors, ["a", "b"])
+    samples, log_prob = proposal.sample_and_log_prob(2000, np.random.default_rng(3))
+    assert len(samples["a"]) == 2000
+    assert np.all(samples["a"] + samples["b"] <= 1)
+    np.testing.assert_allclose(log_prob, priors.ln_prob(samples, axis=0))
+
+
+def test_missing_parameter_is_named():
+    proposal = MultivariateStudentTProposal(["a"], [0.0], [[1.0]])
+    with pytest.raises(ProposalError, match=r"does not draw the sampled parameter\(s\) \['b'\]"):
+        proposal.check_covers(["a", "b"])

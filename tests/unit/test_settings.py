@@ -1,0 +1,56 @@
+import pytest
+
+from bilby_dingo.settings import DEFAULT_MAX_SAMPLES, DEFAULT_NUM_SAMPLES, DingoSettings
+
+
+def test_defaults():
+    settings = DingoSettings.from_kwargs({})
+    assert settings.num_samples == DEFAULT_NUM_SAMPLES and settings.target_n_eff is None
+    assert settings.proposal == "prior" and settings.resume is True
+
+
+def test_bilby_pipe_strings_are_coerced():
+    # bilby_pipe's convert_string_to_dict leaves 'None' as a string and turns 1e5 into a float.
+    settings = DingoSettings.from_kwargs(
+        dict(target_n_eff=1e3, max_samples="2e5", num_samples="None", resume="False", sampling_seed=12.0)
+    )
+    assert settings.target_n_eff == 1000 and isinstance(settings.target_n_eff, int)
+    assert settings.max_samples == 200000 and settings.num_samples is None
+    assert settings.resume is False and settings.sampling_seed == 12
+
+
+def test_target_n_eff_gets_a_default_budget():
+    assert DingoSettings.from_kwargs(dict(target_n_eff=100)).max_samples == DEFAULT_MAX_SAMPLES
+
+
+def test_unknown_keyword_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown keyword\(s\) for sampler 'dingo': \['nlive'\].*num_samples"):
+        DingoSettings.from_kwargs(dict(nlive=500))
+
+
+@pytest.mark.parametrize("key", ["num_samples", "target_n_eff", "batch_size"])
+@pytest.mark.parametrize("value", [0, -5, 2.5, "many"])
+def test_sample_counts_must_be_positive_integers(key, value):
+    with pytest.raises(ValueError, match=key):
+        DingoSettings.from_kwargs({key: value})
+
+
+def test_num_samples_and_target_are_exclusive():
+    with pytest.raises(ValueError, match="either num_samples .* or target_n_eff"):
+        DingoSettings.from_kwargs(dict(num_samples=10, target_n_eff=10))
+
+
+def test_max_samples_below_target():
+    with pytest.raises(ValueError, match="max_samples=10 is below target_n_eff=100"):
+        DingoSettings.from_kwargs(dict(target_n_eff=100, max_samples=10))
+
+
+def test_max_samples_needs_a_target():
+    with pytest.raises(ValueError, match="max_samples only applies with target_n_eff"):
+        DingoSettings.from_kwargs(dict(max_samples=10))
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, "x"])
+def test_efficiency_warning_is_a_fraction(value):
+    with pytest.raises(ValueError, match="efficiency_warning"):
+        DingoSettings.from_kwargs(dict(efficiency_warning=value))
