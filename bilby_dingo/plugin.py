@@ -92,6 +92,8 @@ class Dingo(Sampler):
     def _verify_kwargs_against_default_kwargs(self):
         # bilby only warns about unknown keywords; a typo here would silently change an analysis.
         self.settings = DingoSettings.from_kwargs(self.kwargs, ignored=self.npool_equiv_kwargs)
+        # Keep the coerced values, so that logs and result files show what the run used.
+        self._kwargs.update({name: getattr(self.settings, name) for name in DingoSettings.keywords()})
 
     def _build_proposal(self, proposal):
         if isinstance(proposal, str) and proposal.lower() == "prior":
@@ -174,6 +176,8 @@ class Dingo(Sampler):
         kept = rejection_sample(log_w, rejection_rng)
 
         result = self.result
+        # Result files store the keywords: a proposal object or a pool cannot be written.
+        result.sampler_kwargs = {**self.kwargs, "proposal": self.proposal.describe(), "pool": None}
         result.samples = store.theta[kept]
         result.log_likelihood_evaluations = store.log_likelihood[kept]
         result.log_prior_evaluations = store.log_prior[kept]

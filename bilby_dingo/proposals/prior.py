@@ -1,8 +1,27 @@
 """The bilby prior itself as a proposal: exact but inefficient, the reference point."""
 
+import contextlib
+
 import numpy as np
+from bilby.core.utils import random as bilby_random
 
 from .base import Proposal
+
+
+@contextlib.contextmanager
+def bilby_generator(rng):
+    """Make bilby's priors draw from ``rng`` for the duration of the block.
+
+    bilby's priors read ``bilby.core.utils.random.rng`` (which returns ``Generator.rng``) at every
+    draw; pointing it at our generator lets bilby's own sampling code (conditional, joint and constrained priors)
+    run while the run's seed and checkpointed generator state stay in control.
+    """
+    previous = bilby_random.Generator.rng
+    bilby_random.Generator.rng = rng
+    try:
+        yield
+    finally:
+        bilby_random.Generator.rng = previous
 
 
 class PriorProposal(Proposal):
@@ -26,22 +45,8 @@ class PriorProposal(Proposal):
         return f"bilby prior over {self.parameter_keys}"
 
     def sample_and_log_prob(self, n, rng):
-        samples = {key: np.empty(0) for key in self.parameter_keys}
-        # Rejection on the constraints: draw a few more than needed until n survive.
-        needed = n
-        for _ in range(1000):
-            unit = rng.uniform(size=(len(self.parameter_keys), max(2 * needed, 16)))
-            values = self.priors.rescale(self.parameter_keys, unit)
-            draws = {key: np.asarray(value, dtype=float) for key, value in zip(self.parameter_keys, values)}
-            keep = np.asarray(self.priors.evaluate_constraints(dict(draws)), dtype=bool)
-            keep = np.broadcast_to(keep, unit.shape[1])
-            for key in self.parameter_keys:
-                samples[key] = np.concatenate([samples[key], draws[key][keep]])
-            needed = n - len(samples[self.parameter_keys[0]])
-            if needed <= 0:
-                break
-        else:
-            raise RuntimeError("The prior's constraints reject almost every draw; check the constraint priors.")
-        samples = {key: value[:n] for key, value in samples.items()}
+        with bilby_generator(rng):
+            drawn = self.priors.sample_subset_constrained(keys=self.parameter_keys, size=n)
+        samples = {key: np.asarray(drawn[key], dtype=float).reshape(n) for key in self.parameter_keys}
         log_prob = np.asarray(self.priors.ln_prob(samples, axis=0), dtype=float).reshape(n)
         return samples, log_prob

@@ -64,3 +64,36 @@ def test_missing_parameter_is_named():
     proposal = MultivariateStudentTProposal(["a"], [0.0], [[1.0]])
     with pytest.raises(ProposalError, match=r"does not draw the sampled parameter\(s\) \['b'\]"):
         proposal.check_covers(["a", "b"])
+
+
+def test_prior_proposal_on_a_bbh_prior_dict_with_a_mass_constraint():
+    # bilby's ConditionalPriorDict.rescale returns one array for every key when given arrays, so
+    # the proposal must draw through bilby's own sampling code instead.
+    priors = bilby.gw.prior.BBHPriorDict(
+        dict(
+            chirp_mass=bilby.core.prior.Uniform(25, 35, "chirp_mass"),
+            mass_ratio=bilby.core.prior.Uniform(0.5, 1, "mass_ratio"),
+            mass_1=bilby.core.prior.Constraint(30, 1000, "mass_1"),
+        )
+    )
+    proposal = PriorProposal(priors, ["chirp_mass", "mass_ratio"])
+    samples, log_prob = proposal.sample_and_log_prob(3000, np.random.default_rng(4))
+    assert samples["chirp_mass"].min() >= 25 and samples["chirp_mass"].max() <= 35
+    assert samples["mass_ratio"].min() >= 0.5 and not np.allclose(samples["chirp_mass"], samples["mass_ratio"])
+    mass_1 = bilby.gw.conversion.chirp_mass_and_mass_ratio_to_component_masses(
+        samples["chirp_mass"], samples["mass_ratio"])[0]
+    assert mass_1.min() >= 30
+    assert np.all(np.isfinite(log_prob))
+    again, _ = proposal.sample_and_log_prob(3000, np.random.default_rng(4))
+    np.testing.assert_array_equal(samples["chirp_mass"], again["chirp_mass"])
+
+
+def test_prior_proposal_leaves_bilby_generator_in_place():
+    from bilby.core.utils import random
+
+    before = random.rng
+    PriorProposal(bilby.core.prior.PriorDict(dict(a=bilby.core.prior.Uniform(0, 1, "a"))), ["a"]).sample_and_log_prob(
+        10, np.random.default_rng(0))
+    assert random.rng is before
+    random.seed(3)
+    assert random.rng is not before  # bilby's seeding still reaches every prior
