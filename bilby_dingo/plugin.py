@@ -77,10 +77,18 @@ class Dingo(Sampler):
 
     @staticmethod
     def _translate_aliases(kwargs):
-        translated = {}
+        translated, spelling = {}, {}
         for key, value in kwargs.items():
-            key = key.replace("-", "_")
-            translated[KEYWORD_ALIASES.get(key, key)] = value
+            name = key.replace("-", "_")
+            name = KEYWORD_ALIASES.get(name, name)
+            if name in translated and translated[name] != value:
+                hint = (" In bilby_pipe, set the seed with the top-level 'sampling-seed' option: bilby_pipe "
+                        "adds sampling_seed to sampler-kwargs itself." if name == "sampling_seed" else "")
+                raise ValueError(
+                    f"Keyword '{name}' is given twice with different values, as '{spelling[name]}' and "
+                    f"'{key}'. Give it once.{hint}"
+                )
+            translated[name], spelling[name] = value, key
         return translated
 
     def _translate_kwargs(self, kwargs):
