@@ -16,7 +16,7 @@ logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with it
 
 # Draws per process evaluated between two looks at the clock (periodic checkpoint) and between two
 # updates of the stored draws: an interrupt loses at most the chunk in flight.
-EVALUATION_CHUNK = 256
+EVALUATION_CHUNK = 1024
 
 
 class ImportanceSamplingError(RuntimeError):

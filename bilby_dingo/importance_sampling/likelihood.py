@@ -5,6 +5,8 @@ Workers find the likelihood, the fixed parameters and the search keys in bilby's
 every process; only the parameter arrays travel to the workers.
 """
 
+import inspect
+
 import numpy as np
 from bilby.core.likelihood import _safe_likelihood_call
 from bilby.core.sampler.base_sampler import _sampling_convenience_dump
@@ -18,11 +20,19 @@ def log_likelihood_of_rows(theta):
     dump = _sampling_convenience_dump
     keys = dump.search_parameter_keys
     fixed = dump.parameters
+    method = dump.likelihood.log_likelihood_ratio if dump.use_ratio else dump.likelihood.log_likelihood
+    if "parameters" in inspect.signature(method).parameters:
+        # bilby >= 2.7 likelihoods: inspect the signature once per chunk, not once per call.
+        def call(parameters):
+            return method(parameters=parameters)
+    else:
+        def call(parameters):
+            return _safe_likelihood_call(dump.likelihood, parameters=parameters, use_ratio=dump.use_ratio)
     values = np.empty(len(theta))
     for i, row in enumerate(theta):
         parameters = dict(fixed)
         parameters.update(zip(keys, row.tolist()))
-        values[i] = _safe_likelihood_call(dump.likelihood, parameters=parameters, use_ratio=dump.use_ratio)
+        values[i] = call(parameters)
     return values
 
 
@@ -43,6 +53,7 @@ class LikelihoodEvaluator:
             return np.empty(0)
         if self.pool is None:
             return log_likelihood_of_rows(theta)
-        # A few chunks per worker balance the load without paying much for each task.
-        chunks = np.array_split(theta, min(len(theta), 4 * self.npool))
+        # Many small tasks per worker keep both busy until the end of each chunk of draws, even when
+        # waveform costs vary across parameter space; each task still amortises its pickling.
+        chunks = np.array_split(theta, min(len(theta), 16 * self.npool))
         return np.concatenate(self.pool.map(log_likelihood_of_rows, chunks))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bilby_dingo.importance_sampling.draws import CheckpointError, DrawStore
+from bilby_dingo.importance_sampling.driver import EVALUATION_CHUNK
 from tests.integration.test_sampler import COV, MEAN, run, student_t
 from tests.models import CountingLikelihood
 
@@ -24,7 +25,7 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, signum):
     checkpoint = DrawStore.load(tmp_path / "run" / "dingo_test" / "test_checkpoint.npz")
     assert 0 < checkpoint.num_evaluated < 3000
     # The checkpoint holds every evaluation recorded before the signal: all but the chunk in flight.
-    assert checkpoint.num_likelihood_evaluations >= 1500 - 256
+    assert checkpoint.num_likelihood_evaluations >= 1500 - EVALUATION_CHUNK
 
     resumed_likelihood = CountingLikelihood(MEAN, COV)
     resumed = run(tmp_path / "run", likelihood=resumed_likelihood, proposal=student_t(), **SETTINGS)
