@@ -46,11 +46,16 @@ def test_closed_form_evidence_and_posterior_moments(tmp_path, proposal, num_samp
     result = run(tmp_path, proposal=proposal, num_samples=num_samples)
     expected = -np.log((2 * HALF_WIDTH) ** 2)
     assert abs(result.log_evidence - expected) < 3 * result.log_evidence_err, (result.log_evidence, expected)
+    # Moments within 4 standard errors; se(C_ij) = sqrt((C_ii C_jj + C_ij^2) / n) for Gaussian draws.
+    nested = result.nested_samples
+    n_eff = result.meta_data["dingo"]["n_eff"]
+    weighted_mean = np.average(nested[list(MEAN)], weights=nested["weights"], axis=0)
+    weighted_cov = np.cov(nested[list(MEAN)].to_numpy().T, aweights=nested["weights"])
     posterior = result.posterior[list(MEAN)].to_numpy()
-    n = len(posterior)
-    # Tolerances: 4 standard errors of a mean, and 10% on the covariance.
-    np.testing.assert_allclose(posterior.mean(axis=0), list(MEAN.values()), atol=4 * np.sqrt(0.25 / n))
-    np.testing.assert_allclose(np.cov(posterior.T), COV, atol=0.1 * 0.25)
+    for mean, cov, n in [(weighted_mean, weighted_cov, n_eff), (posterior.mean(axis=0), np.cov(posterior.T), len(posterior))]:
+        np.testing.assert_allclose(mean, list(MEAN.values()), atol=4 * np.sqrt(np.diag(COV).max() / n))
+        cov_error = np.sqrt((np.outer(np.diag(COV), np.diag(COV)) + COV**2) / n)
+        assert np.all(np.abs(cov - COV) < 4 * cov_error), (cov, COV, cov_error)
 
 
 def test_result_contents(tmp_path):
