@@ -103,7 +103,10 @@ class TrainingDataSimulator:
         whitened = self.whitened_signal(indices, extrinsic, psd)
         if add_noise:
             whitened = whitened + rng.standard_normal(whitened.shape) + 1j * rng.standard_normal(whitened.shape)
+        return network_input(whitened, psd, self.reference_asd), self.theta(indices, extrinsic)
+
+    def theta(self, indices, extrinsic):
+        """Inference parameters of waveforms ``indices`` with ``extrinsic`` values, shape (n, D)."""
         parameters = {key: value[indices] for key, value in self.intrinsic_parameters.items()}
         parameters.update(extrinsic)
-        theta = np.column_stack([parameters[key] for key in self.inference_parameters])
-        return network_input(whitened, psd, self.reference_asd), theta
+        return np.column_stack([parameters[key] for key in self.inference_parameters])

@@ -1,0 +1,87 @@
+"""One self-describing model file: the weights and everything needed to rebuild and check the model.
+
+Written with ``torch.save`` as a dict of tensors and plain JSON-like values, read with
+``torch.load(..., weights_only=True)``: loading never executes code from the file.
+"""
+
+import os
+import tempfile
+
+import torch
+
+from .posterior_model import PosteriorModel
+
+MODEL_FORMAT = "bilby_dingo-model"
+MODEL_FORMAT_VERSION = 1
+
+# Metadata every model file carries (bilby_dingo_info --json prints them).
+REQUIRED_METADATA = [
+    "detectors", "duration", "sampling_frequency", "minimum_frequency", "maximum_frequency", "waveform_approximant",
+    "reference_frequency", "inference_parameters", "priors", "gnpe",
+]
+
+
+class ModelFileError(ValueError):
+    """A file that is not a usable bilby_dingo model."""
+
+
+def atomic_torch_save(payload, path):
+    """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def save_model(path, model, metadata):
+    """Write ``model`` and its ``metadata`` (JSON-like values only) to ``path``."""
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"Model metadata lacks {missing}.")
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    atomic_torch_save(dict(format=MODEL_FORMAT, format_version=MODEL_FORMAT_VERSION, metadata=metadata,
+                           state_dict=state), path)
+
+
+def read_model_file(path):
+    """The raw payload of a model file, checked; never unpickles objects."""
+    if not os.path.isfile(path):
+        raise ModelFileError(f"Model file {path} does not exist.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelFileError(
+            f"{path} is not a readable bilby_dingo model (truncated, corrupted or another kind of file): {error}. "
+            f"Train one with bilby_dingo_train.") from error
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"{path} is not a bilby_dingo model file (no '{MODEL_FORMAT}' header).")
+    if payload.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {payload.get('format_version')}; this bilby_dingo reads "
+            f"version {MODEL_FORMAT_VERSION}. Retrain the model or install the matching bilby_dingo.")
+    return payload
+
+
+def build_model(metadata):
+    """An untrained :class:`PosteriorModel` with the architecture the metadata describes."""
+    return PosteriorModel(len(metadata["inference_parameters"]), len(metadata["detectors"]), metadata["num_bins"],
+                          metadata["network"])
+
+
+def load_model(path, device="cpu"):
+    """(model in eval mode on ``device``, metadata) from a model file."""
+    payload = read_model_file(path)
+    metadata = payload["metadata"]
+    model = build_model(metadata)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise ModelFileError(f"The weights in {path} do not fit the architecture it describes: {error}") from error
+    return model.to(device).eval(), metadata

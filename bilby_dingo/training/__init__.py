@@ -1,0 +1,1 @@
+"""Training q(θ | d, S_n): the config file, the training loop and the model file."""

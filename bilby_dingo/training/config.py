@@ -1,0 +1,329 @@
+"""The training config: a bilby_pipe-style ini file of ``key = value`` lines, typed and validated.
+
+Keys use bilby_pipe's names where they exist. Every key is documented in :data:`KEYS`, which
+``bilby_dingo_train --help`` prints. Validation happens before any waveform is generated.
+"""
+
+import inspect
+import os
+from dataclasses import asdict, dataclass, fields
+
+import bilby
+import numpy as np
+from bilby_pipe.utils import convert_prior_string_input
+
+from ..simulation.noise import PSDFamily
+from ..simulation.simulator import EXTRINSIC_PARAMETERS
+from ..simulation.waveforms import REFERENCE_DISTANCE, WaveformSettings
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # str, float, int, bool, list, floats, path
+    default: object
+    help: str
+
+
+KEYS = [
+    Key("label", "str", "dingo", "Name of the model; files are OUTDIR/LABEL_model.pt etc."),
+    Key("outdir", "str", "outdir_train", "Output directory (the --outdir option overrides it)."),
+    Key("detectors", "list", ["H1", "L1"], "Detectors, bilby names, e.g. [H1, L1]."),
+    Key("duration", "float", 4.0, "Segment duration in s."),
+    Key("sampling-frequency", "float", 2048.0, "Sampling frequency in Hz."),
+    Key("minimum-frequency", "float", 20.0, "Lower end of the analysis band in Hz."),
+    Key("maximum-frequency", "float", None, "Upper end of the analysis band in Hz (default: sampling-frequency / 2)."),
+    Key("reference-frequency", "float", 20.0, "Waveform reference frequency in Hz."),
+    Key("waveform-approximant", "str", "IMRPhenomPv2", "lalsuite approximant name."),
+    Key("frequency-domain-source-model", "str", "lal_binary_black_hole", "Function of bilby.gw.source."),
+    Key("prior-file", "path", None, "bilby prior file (give this or prior-dict)."),
+    Key("prior-dict", "str", None, "Prior as a bilby_pipe-style dict string, e.g. {chirp_mass: Uniform(20, 40), ...}."),
+    Key("deltaT", "float", 0.2, "Width in s of the uniform geocent_time prior around the trigger (bilby_pipe's deltaT)."),
+    Key("post-trigger-duration", "float", 2.0, "Seconds of data after the trigger time (bilby_pipe's convention)."),
+    Key("reference-time", "float", 1126259462.4,
+        "GPS time the training data are projected at; events at other times are handled exactly by "
+        "shifting the right ascension by the sidereal-time difference."),
+    Key("inference-parameters", "list", None,
+        "Parameters the flow learns (default: every non-fixed prior parameter and geocent_time). "
+        "Parameters bilby's likelihood marginalises need not be learned."),
+    Key("psd-family", "list", ["aLIGO_early", "aLIGO_mid", "aLIGO_late", "aLIGO_O4_high"],
+        "PSDs the model serves: bilby curve names (e.g. aLIGO_O4_high) or two-column files "
+        "(a file whose name contains 'asd' holds an ASD)."),
+    Key("psd-perturbation-sigma", "float", 0.1, "Std of the smooth random log-PSD perturbation."),
+    Key("psd-perturbation-nodes", "int", 8, "Nodes (in log f) of the piecewise-linear log-PSD perturbation."),
+    Key("psd-scale-range", "floats", [0.5, 2.0], "Log-uniform range of an overall PSD scale factor."),
+    Key("num-waveforms", "int", 10000, "Number of training waveforms (intrinsic parameter draws)."),
+    Key("validation-fraction", "float", 0.05, "Fraction of the waveforms held out for validation."),
+    Key("svd-size", "int", 64, "Size of the SVD basis that initialises the embedding's first layer."),
+    Key("svd-num-waveforms", "int", 2000, "Whitened waveforms used to build the SVD basis."),
+    Key("embedding-hidden", "int", 256, "Width of the embedding's residual blocks."),
+    Key("embedding-blocks", "int", 4, "Number of residual blocks in the embedding."),
+    Key("context-dim", "int", 64, "Number of features the embedding hands to the flow."),
+    Key("flow-transforms", "int", 6, "Coupling transforms of the neural spline flow."),
+    Key("flow-hidden", "int", 128, "Width of the flow's coupling networks."),
+    Key("flow-blocks-per-transform", "int", 2, "Residual blocks per coupling network."),
+    Key("flow-bins", "int", 8, "Rational-quadratic spline bins."),
+    Key("epochs", "int", 20, "Training epochs."),
+    Key("batch-size", "int", 256, "Training batch size."),
+    Key("learning-rate", "float", 1e-3, "Adam learning rate."),
+    Key("lr-schedule", "str", "cosine", "cosine (annealed over the epochs) or plateau (halve when validation stalls)."),
+    Key("device", "str", "auto", "auto (CUDA when present), cpu or cuda."),
+    Key("seed", "int", 0, "Seed of the waveform draws, noise and network initialisation."),
+    Key("num-processes", "int", 1, "Processes generating waveforms."),
+]
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+
+
+def _canonical(name):
+    name = name.strip().replace("_", "-")
+    return "deltaT" if name.lower() == "deltat" else name
+
+
+def keys_help():
+    """Every config key with its default and meaning, for --help."""
+    lines = ["config keys (CONFIG.ini holds 'key = value' lines; '-' and '_' are interchangeable):"]
+    for key in KEYS:
+        lines.append(f"  {key.name} (default: {key.default})\n      {key.help}")
+    return "\n".join(lines)
+
+
+def read_ini(path):
+    """``key = value`` lines of a bilby_pipe-style ini file as a dict of strings."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"Config file {path} does not exist.")
+    values = {}
+    with open(path) as stream:
+        for number, line in enumerate(stream, 1):
+            line = line.strip()
+            if not line or line.startswith(("#", ";", "[")):
+                continue
+            if "=" not in line:
+                raise ConfigError(f"{path}, line {number}: expected 'key = value', got {line!r}.")
+            name, value = (part.strip() for part in line.split("=", 1))
+            values[_canonical(name)] = value
+    return values
+
+
+def _parse(key, value):
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "")):
+        return None
+    try:
+        if key.kind in ("str", "path"):
+            return str(value).strip()
+        if key.kind == "float":
+            return float(value)
+        if key.kind == "int":
+            number = float(value)
+            if number != int(number):
+                raise ValueError
+            return int(number)
+        if key.kind in ("list", "floats"):
+            items = value if isinstance(value, (list, tuple)) else str(value).strip().strip("[]").split(",")
+            items = [str(item).strip().strip("'\"") for item in items if str(item).strip()]
+            return [float(item) for item in items] if key.kind == "floats" else items
+    except ValueError:
+        pass
+    raise ConfigError(f"{key.name} = {value!r} is not a valid {key.kind}: {key.help}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """A validated training config (attribute names are the keys with '_' for '-')."""
+
+    label: str
+    outdir: str
+    detectors: list
+    duration: float
+    sampling_frequency: float
+    minimum_frequency: float
+    maximum_frequency: float
+    reference_frequency: float
+    waveform_approximant: str
+    frequency_domain_source_model: str
+    prior_file: str
+    prior_dict: str
+    deltaT: float
+    post_trigger_duration: float
+    reference_time: float
+    inference_parameters: list
+    psd_family: list
+    psd_perturbation_sigma: float
+    psd_perturbation_nodes: int
+    psd_scale_range: list
+    num_waveforms: int
+    validation_fraction: float
+    svd_size: int
+    svd_num_waveforms: int
+    embedding_hidden: int
+    embedding_blocks: int
+    context_dim: int
+    flow_transforms: int
+    flow_hidden: int
+    flow_blocks_per_transform: int
+    flow_bins: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    device: str
+    seed: int
+    num_processes: int
+
+    @classmethod
+    def from_dict(cls, values):
+        """Parse, fill defaults and validate; raises :class:`ConfigError`."""
+        values = {_canonical(name): value for name, value in values.items()}
+        unknown = sorted(name for name in values if name not in KEYS_BY_NAME)
+        if unknown:
+            raise ConfigError(f"Unknown config key(s) {unknown}. Valid keys: {[key.name for key in KEYS]}.")
+        parsed = {}
+        for key in KEYS:
+            value = _parse(key, values[key.name]) if key.name in values else key.default
+            parsed[key.name.replace("-", "_")] = value
+        if parsed["maximum_frequency"] is None:
+            parsed["maximum_frequency"] = parsed["sampling_frequency"] / 2
+        config = cls(**parsed)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_file(cls, path):
+        return cls.from_dict(read_ini(path))
+
+    def to_dict(self):
+        return asdict(self)
+
+    # --- derived objects -----------------------------------------------------------------------
+
+    def waveform_settings(self):
+        return WaveformSettings(
+            duration=self.duration, sampling_frequency=self.sampling_frequency,
+            minimum_frequency=self.minimum_frequency, maximum_frequency=self.maximum_frequency,
+            reference_frequency=self.reference_frequency, waveform_approximant=self.waveform_approximant,
+            frequency_domain_source_model=self.frequency_domain_source_model,
+        )
+
+    def priors(self):
+        """The training prior as a bilby BBHPriorDict."""
+        if self.prior_file:
+            if not os.path.isfile(self.prior_file):
+                raise ConfigError(f"prior-file {self.prior_file} does not exist.")
+            return bilby.gw.prior.BBHPriorDict(filename=self.prior_file)
+        try:
+            return bilby.gw.prior.BBHPriorDict(dictionary=convert_prior_string_input(self.prior_dict))
+        except Exception as error:
+            raise ConfigError(f"prior-dict cannot be read by bilby: {error}") from error
+
+    def sampled_parameters(self, priors=None):
+        priors = priors or self.priors()
+        return [key for key in priors if isinstance(priors[key], bilby.core.prior.Prior) and not priors[key].is_fixed]
+
+    def resolved_inference_parameters(self, priors=None):
+        if self.inference_parameters:
+            return list(self.inference_parameters)
+        return self.sampled_parameters(priors) + ["geocent_time"]
+
+    def interferometers(self):
+        return bilby.gw.detector.InterferometerList(self.detectors)
+
+    def network_settings(self):
+        names = ["svd_size", "embedding_hidden", "embedding_blocks", "context_dim", "flow_transforms", "flow_hidden",
+                 "flow_blocks_per_transform", "flow_bins"]
+        return {name: getattr(self, name) for name in names}
+
+    # --- validation ----------------------------------------------------------------------------
+
+    def validate(self):
+        self._validate_numbers()
+        self._validate_waveform()
+        priors = self._validate_priors()
+        self._validate_detectors()
+        PSDFamily(self.psd_family, self.waveform_settings().frequencies(), self.psd_perturbation_sigma,
+                  self.psd_perturbation_nodes, self.psd_scale_range)
+        return priors
+
+    def _validate_numbers(self):
+        positive = ["duration", "sampling_frequency", "minimum_frequency", "reference_frequency", "deltaT",
+                    "num_waveforms", "svd_size", "svd_num_waveforms", "embedding_hidden", "context_dim",
+                    "flow_transforms", "flow_hidden", "flow_blocks_per_transform", "flow_bins", "epochs",
+                    "batch_size", "learning_rate", "num_processes"]
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}.")
+        samples = self.duration * self.sampling_frequency
+        if abs(samples - round(samples)) > 1e-9:
+            raise ConfigError(
+                f"duration × sampling-frequency = {samples:g} is not a whole number of samples; choose "
+                f"a duration and sampling frequency whose product is an integer.")
+        nyquist = self.sampling_frequency / 2
+        if not self.minimum_frequency < self.maximum_frequency <= nyquist:
+            raise ConfigError(
+                f"Need minimum-frequency < maximum-frequency ≤ sampling-frequency / 2 = {nyquist:g} Hz; got "
+                f"{self.minimum_frequency:g} and {self.maximum_frequency:g} Hz. Lower maximum-frequency or raise "
+                f"sampling-frequency.")
+        if self.minimum_frequency < 1 / self.duration:
+            raise ConfigError(f"minimum-frequency {self.minimum_frequency:g} Hz is below the resolution 1/duration.")
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"validation-fraction must lie in (0, 1), got {self.validation_fraction}.")
+        if self.num_waveforms * self.validation_fraction < 1 or self.num_waveforms * (1 - self.validation_fraction) < 1:
+            raise ConfigError("num-waveforms is too small to hold out a validation set; raise it.")
+        if not 0 < self.post_trigger_duration < self.duration:
+            raise ConfigError("post-trigger-duration must lie inside (0, duration).")
+        if self.lr_schedule not in ("cosine", "plateau"):
+            raise ConfigError(f"lr-schedule must be 'cosine' or 'plateau', got '{self.lr_schedule}'.")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got '{self.device}'.")
+        if len(self.psd_scale_range) != 2:
+            raise ConfigError("psd-scale-range needs two numbers [low, high].")
+
+    def _validate_waveform(self):
+        import lalsimulation
+
+        try:
+            lalsimulation.GetApproximantFromString(self.waveform_approximant)
+        except RuntimeError:
+            raise ConfigError(
+                f"waveform-approximant '{self.waveform_approximant}' is not known to lalsuite; use a lalsimulation "
+                f"name such as IMRPhenomD, IMRPhenomPv2 or IMRPhenomXPHM.") from None
+        self.waveform_settings().source_model()
+
+    def _validate_detectors(self):
+        for name in self.detectors:
+            try:
+                bilby.gw.detector.get_empty_interferometer(name)
+            except ValueError:
+                raise ConfigError(f"Detector '{name}' is not known to bilby (e.g. H1, L1, V1, K1).") from None
+
+    def _validate_priors(self):
+        if bool(self.prior_file) == bool(self.prior_dict):
+            raise ConfigError("Give exactly one of prior-file and prior-dict.")
+        priors = self.priors()
+        if "geocent_time" in priors:
+            raise ConfigError(
+                "The prior sets geocent_time; the training prior on the time is set by deltaT (uniform "
+                "± deltaT / 2 around the trigger). Remove geocent_time from the prior.")
+        missing = [key for key in EXTRINSIC_PARAMETERS if key not in priors]
+        if missing:
+            raise ConfigError(f"The prior lacks the extrinsic parameter(s) {missing}; add them to the prior.")
+        sample = priors.sample()
+        sample["luminosity_distance"] = REFERENCE_DISTANCE
+        converted, _ = bilby.gw.conversion.convert_to_lal_binary_black_hole_parameters(sample)
+        signature = inspect.signature(self.waveform_settings().source_model()).parameters
+        needed = [name for name, parameter in signature.items()
+                  if name != "frequency_array" and parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+                  and parameter.default is inspect.Parameter.empty]
+        lacking = [name for name in needed if name not in converted]
+        if lacking:
+            raise ConfigError(
+                f"The prior lacks parameter(s) the waveform model {self.frequency_domain_source_model} needs: "
+                f"{lacking}. Add them (fixed values are fine, e.g. 'a_1 = 0'), or use aligned spins chi_1, chi_2.")
+        allowed = self.sampled_parameters(priors) + ["geocent_time"]
+        unknown = [key for key in self.resolved_inference_parameters(priors) if key not in allowed]
+        if unknown:
+            raise ConfigError(
+                f"inference-parameters {unknown} are not sampled in the prior; choose from {allowed}.")
+        return priors

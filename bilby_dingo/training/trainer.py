@@ -1,0 +1,277 @@
+"""The training loop: negative log-likelihood, Adam, a learning-rate schedule, validation each epoch,
+best-model tracking, a checkpoint every epoch and exact resume.
+
+Every epoch draws its batches, noise and extrinsic parameters from a generator seeded by
+(seed, epoch), so a training resumed from the checkpoint of epoch k continues exactly as an
+uninterrupted run would.
+"""
+
+import csv
+import logging
+import os
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..network.embedding import svd_basis
+from ..network.model_file import ModelFileError, atomic_torch_save, build_model, save_model
+from ..simulation.noise import PSDFamily
+from ..simulation.simulator import TrainingDataSimulator
+from .waveform_dataset import (
+    generate_waveform_dataset,
+    load_waveform_dataset,
+    save_waveform_dataset,
+    waveform_fingerprint,
+)
+
+logger = logging.getLogger(f"bilby.{__name__}")
+
+VALIDATION_STREAM = 10**6  # generator index of the fixed validation noise, apart from every epoch
+
+
+def resolve_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device = cuda, but PyTorch sees no CUDA device. Use device = cpu or auto.")
+    return name
+
+
+class Trainer:
+    """Trains the posterior model of one config in ``outdir``.
+
+    Files: ``LABEL_waveforms.npz`` (the training waveforms), ``LABEL_checkpoint.pt`` (every
+    epoch), ``LABEL_model.pt`` (the best model so far), ``LABEL_history.csv`` and
+    ``LABEL_loss.png``.
+    """
+
+    def __init__(self, config, outdir=None, resume=False):
+        self.config = config
+        self.outdir = outdir or config.outdir
+        self.resume = resume
+        self.device = resolve_device(config.device)
+        self.priors = config.validate()
+        self.inference_parameters = config.resolved_inference_parameters(self.priors)
+        prefix = os.path.join(self.outdir, config.label)
+        self.paths = dict(waveforms=f"{prefix}_waveforms.npz", checkpoint=f"{prefix}_checkpoint.pt",
+                          model=f"{prefix}_model.pt", history=f"{prefix}_history.csv", plot=f"{prefix}_loss.png")
+        self.history = []
+        self.start_epoch = 1
+        self.best_validation_loss = np.inf
+        self.waveform_generation_time = 0.0
+
+    # --- set-up ------------------------------------------------------------------------------------
+
+    def prepare(self):
+        config = self.config
+        torch.manual_seed(config.seed)
+        fingerprint = waveform_fingerprint(config)
+        stored = load_waveform_dataset(self.paths["waveforms"], fingerprint)
+        if stored is None:
+            parameters, plus, cross, seconds = generate_waveform_dataset(config, self.priors)
+            self.waveform_generation_time = seconds
+            save_waveform_dataset(self.paths["waveforms"], fingerprint, parameters, plus, cross)
+        else:
+            parameters, plus, cross = stored
+            logger.info(f"Reusing the waveforms in {self.paths['waveforms']}")
+        settings = config.waveform_settings()
+        self.psd_family = PSDFamily(config.psd_family, settings.frequencies(), config.psd_perturbation_sigma,
+                                    config.psd_perturbation_nodes, config.psd_scale_range)
+        self.simulator = TrainingDataSimulator(
+            settings, config.interferometers(), plus, cross, parameters, self.priors, config.deltaT,
+            config.reference_time, config.post_trigger_duration, self.psd_family, self.inference_parameters)
+        order = np.random.default_rng([config.seed, 2]).permutation(config.num_waveforms)
+        num_validation = max(1, int(round(config.validation_fraction * config.num_waveforms)))
+        self.validation_indices, self.train_indices = order[:num_validation], order[num_validation:]
+
+        self.model = build_model(self.metadata(num_bins=len(settings.frequencies())))
+        self._initialise_model()
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        if config.lr_schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
+        if self.resume:
+            self._load_checkpoint()
+
+    def _initialise_model(self):
+        """Standardisation from prior draws; SVD basis from whitened noise-free training waveforms."""
+        rng = np.random.default_rng([self.config.seed, 3])
+        sample = rng.choice(self.train_indices, size=20000)
+        theta = self.simulator.theta(sample, self.simulator.draw_extrinsic(len(sample), rng))
+        std = theta.std(axis=0)
+        std[std == 0] = 1.0
+        self.model.set_standardisation(theta.mean(axis=0), std)
+        self.model.reference_asd.copy_(torch.as_tensor(self.simulator.reference_asd))
+
+        count = min(self.config.svd_num_waveforms, len(self.train_indices))
+        indices = self.train_indices[:count]
+        extrinsic = self.simulator.draw_extrinsic(count, rng)
+        psd = np.exp(self.psd_family.sample_log_psd((count, len(self.config.detectors)), rng))
+        whitened = self.simulator.whitened_signal(indices, extrinsic, psd)
+        basis = svd_basis(whitened.reshape(-1, whitened.shape[-1]), self.config.svd_size)
+        if basis.shape[1] < self.config.svd_size:
+            basis = np.pad(basis, ((0, 0), (0, self.config.svd_size - basis.shape[1])))
+        self.model.embedding.initialise_from_svd(basis)
+
+    def metadata(self, num_bins=None):
+        config = self.config
+        return dict(
+            bilby_dingo_version=__version__,
+            detectors=list(config.detectors),
+            duration=config.duration,
+            sampling_frequency=config.sampling_frequency,
+            minimum_frequency=config.minimum_frequency,
+            maximum_frequency=config.maximum_frequency,
+            reference_frequency=config.reference_frequency,
+            waveform_approximant=config.waveform_approximant,
+            frequency_domain_source_model=config.frequency_domain_source_model,
+            reference_time=config.reference_time,
+            post_trigger_duration=config.post_trigger_duration,
+            deltaT=config.deltaT,
+            inference_parameters=list(self.inference_parameters),
+            priors={key: str(prior) for key, prior in self.priors.items()},
+            psd_family=dict(entries=list(config.psd_family), perturbation_sigma=config.psd_perturbation_sigma,
+                            perturbation_nodes=config.psd_perturbation_nodes,
+                            scale_range=list(config.psd_scale_range)),
+            network=config.network_settings(),
+            num_bins=num_bins if num_bins is not None else int(self.model.reference_asd.shape[0]),
+            gnpe=None,
+            training=dict(config=config.to_dict(), epochs_trained=len(self.history),
+                          best_validation_loss=float(self.best_validation_loss),
+                          waveform_generation_time_s=float(self.waveform_generation_time),
+                          training_time_s=float(sum(row["epoch_time_s"] for row in self.history)),
+                          device=self.device),
+        )
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def _save_checkpoint(self, epoch, best_state):
+        atomic_torch_save(dict(
+            epoch=epoch, model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), history=self.history, best_validation_loss=self.best_validation_loss,
+            best_state=best_state, waveform_generation_time=self.waveform_generation_time,
+        ), self.paths["checkpoint"])
+
+    def _load_checkpoint(self):
+        path = self.paths["checkpoint"]
+        if not os.path.isfile(path):
+            logger.info(f"No checkpoint at {path}: starting from epoch 1")
+            return
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:
+            raise ModelFileError(f"Cannot read the checkpoint {path} ({error}); delete it to start afresh.") from error
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history = state["history"]
+        self.best_validation_loss = state["best_validation_loss"]
+        self._best_state = state["best_state"]
+        self.waveform_generation_time = state["waveform_generation_time"]
+        self.start_epoch = state["epoch"] + 1
+        logger.info(f"Resuming from {path} at epoch {self.start_epoch}")
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def _batches(self, indices, rng):
+        size = self.config.batch_size
+        for start in range(0, len(indices), size):
+            inputs, theta = self.simulator.simulate(indices[start:start + size], rng)
+            yield torch.from_numpy(inputs).to(self.device), torch.from_numpy(theta).to(self.device)
+
+    def validation_loss(self):
+        self.model.eval()
+        rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM])
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for inputs, theta in self._batches(self.validation_indices, rng):
+                total += self.model.loss(theta, inputs).item() * len(theta)
+                count += len(theta)
+        return total / count
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        rng = np.random.default_rng([self.config.seed, epoch])
+        torch.manual_seed(self.config.seed * 100_003 + epoch)
+        order = rng.permutation(self.train_indices)
+        total, count, start = 0.0, 0, time.perf_counter()
+        simulation_time = 0.0
+        with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False) as bar:
+            batches = self._batches(order, rng)
+            while True:
+                tick = time.perf_counter()
+                try:
+                    inputs, theta = next(batches)
+                except StopIteration:
+                    break
+                simulation_time += time.perf_counter() - tick
+                self.optimizer.zero_grad()
+                loss = self.model.loss(theta, inputs)
+                loss.backward()
+                self.optimizer.step()
+                total += loss.item() * len(theta)
+                count += len(theta)
+                bar.update(len(theta))
+                bar.set_postfix(loss=f"{total / count:.3f}", samples_per_s=f"{count / (time.perf_counter() - start):.0f}")
+        elapsed = time.perf_counter() - start
+        return total / count, elapsed, simulation_time
+
+    def train(self, until_epoch=None):
+        """Train to ``config.epochs`` (or stop after ``until_epoch``); return the history."""
+        last = min(self.config.epochs, until_epoch or self.config.epochs)
+        best_state = getattr(self, "_best_state", None)
+        for epoch in range(self.start_epoch, last + 1):
+            train_loss, elapsed, simulation_time = self.train_epoch(epoch)
+            validation_loss = self.validation_loss()
+            learning_rate = self.optimizer.param_groups[0]["lr"]
+            if self.config.lr_schedule == "cosine":
+                self.scheduler.step()
+            else:
+                self.scheduler.step(validation_loss)
+            self.history.append(dict(epoch=epoch, train_loss=train_loss, validation_loss=validation_loss,
+                                     learning_rate=learning_rate, epoch_time_s=elapsed,
+                                     simulation_time_s=simulation_time,
+                                     samples_per_s=len(self.train_indices) / elapsed))
+            if validation_loss < self.best_validation_loss:
+                self.best_validation_loss = validation_loss
+                best_state = {key: value.detach().cpu().clone() for key, value in self.model.state_dict().items()}
+                self._write_model(best_state)
+            self._save_checkpoint(epoch, best_state)
+            self._write_history()
+            logger.info(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {validation_loss:.4f}, "
+                        f"{len(self.train_indices) / elapsed:.0f} samples/s")
+        return self.history
+
+    def _write_model(self, state):
+        model = build_model(self.metadata())
+        model.load_state_dict(state)
+        save_model(self.paths["model"], model, self.metadata())
+
+    def _write_history(self):
+        temporary = self.paths["history"] + ".tmp"
+        with open(temporary, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(self.history[0]))
+            writer.writeheader()
+            writer.writerows(self.history)
+        os.replace(temporary, self.paths["history"])
+        plot_history(self.history, self.paths["plot"])
+
+
+def plot_history(history, filename):
+    from matplotlib.figure import Figure
+
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(epochs, [row["train_loss"] for row in history], "o-", label="training")
+    ax.plot(epochs, [row["validation_loss"] for row in history], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative log-likelihood (standardised θ)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(filename, dpi=100)
