@@ -12,9 +12,9 @@ import bilby
 import numpy as np
 from bilby_pipe.utils import convert_prior_string_input
 
-from ..simulation.noise import PSDFamily
+from ..simulation.noise import PSDError, PSDFamily
 from ..simulation.simulator import EXTRINSIC_PARAMETERS
-from ..simulation.waveforms import REFERENCE_DISTANCE, WaveformSettings
+from ..simulation.waveforms import REFERENCE_DISTANCE, WaveformError, WaveformSettings
 
 
 class ConfigError(ValueError):
@@ -238,12 +238,16 @@ class TrainingConfig:
     # --- validation ----------------------------------------------------------------------------
 
     def validate(self):
-        self._validate_numbers()
-        self._validate_waveform()
-        priors = self._validate_priors()
-        self._validate_detectors()
-        PSDFamily(self.psd_family, self.waveform_settings().frequencies(), self.psd_perturbation_sigma,
-                  self.psd_perturbation_nodes, self.psd_scale_range)
+        """Check everything that can be checked without generating waveforms; return the priors."""
+        try:
+            self._validate_numbers()
+            self._validate_waveform()
+            priors = self._validate_priors()
+            self._validate_detectors()
+            PSDFamily(self.psd_family, self.waveform_settings().frequencies(), self.psd_perturbation_sigma,
+                      self.psd_perturbation_nodes, self.psd_scale_range)
+        except (WaveformError, PSDError) as error:
+            raise ConfigError(str(error)) from error
         return priors
 
     def _validate_numbers(self):

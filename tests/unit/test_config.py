@@ -1,0 +1,72 @@
+"""Every config error is raised before any waveform is generated, and names the fix."""
+
+import numpy as np
+import pytest
+
+from bilby_dingo.training.config import KEYS, ConfigError, TrainingConfig, keys_help, read_ini
+from tests.conftest import TINY_PRIOR, tiny_config_values
+
+
+def test_valid_config_and_defaults():
+    config = TrainingConfig.from_dict(tiny_config_values())
+    assert config.detectors == ["H1", "L1"] and config.duration == 4.0 and config.deltaT == 0.2
+    assert config.resolved_inference_parameters() == ["chirp_mass", "mass_ratio", "luminosity_distance", "geocent_time"]
+    default = TrainingConfig.from_dict({k: v for k, v in tiny_config_values().items() if k != "inference-parameters"})
+    assert default.resolved_inference_parameters()[-1] == "geocent_time"
+    assert "theta_jn" in default.resolved_inference_parameters()
+
+
+def test_underscores_and_hyphens_are_the_same_key():
+    values = tiny_config_values()
+    values["num_waveforms"] = values.pop("num-waveforms")
+    assert TrainingConfig.from_dict(values).num_waveforms == 600
+
+
+def test_ini_file(tmp_path):
+    path = tmp_path / "config.ini"
+    path.write_text("# comment\n" + "\n".join(f"{k} = {v}" for k, v in tiny_config_values().items()))
+    assert read_ini(str(path))["label"] == "micro"
+    assert TrainingConfig.from_file(str(path)).label == "micro"
+
+
+def test_help_lists_every_key():
+    text = keys_help()
+    assert all(key.name in text for key in KEYS)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"n-live": "5"}, r"Unknown config key\(s\) \['n-live'\]. Valid keys"),
+        ({"waveform-approximant": "IMRPhenomFoo"}, "'IMRPhenomFoo' is not known to lalsuite"),
+        ({"maximum-frequency": "200"}, r"minimum-frequency < maximum-frequency ≤ sampling-frequency / 2 = 128"),
+        ({"minimum-frequency": "120"}, "Need minimum-frequency < maximum-frequency"),
+        ({"duration": "4.001"}, "not a whole number of samples"),
+        ({"epochs": "0"}, "epochs must be positive"),
+        ({"num-waveforms": "abc"}, "num-waveforms = 'abc' is not a valid int"),
+        ({"lr-schedule": "linear"}, "lr-schedule must be 'cosine' or 'plateau'"),
+        ({"detectors": "[H1, X9]"}, "Detector 'X9' is not known to bilby"),
+        ({"prior-dict": TINY_PRIOR.replace("theta_jn: Sine(name='theta_jn'), ", "")},
+         r"lacks parameter\(s\) the waveform model lal_binary_black_hole needs: \['theta_jn'\]"),
+        ({"prior-dict": TINY_PRIOR.replace("dec: Cosine(name='dec'), ", "")}, r"lacks the extrinsic parameter\(s\) \['dec'\]"),
+        ({"inference-parameters": "[chirp_mass, chi_1]"}, r"inference-parameters \['chi_1'\] are not sampled in the prior"),
+        ({"prior-dict": TINY_PRIOR[:-1] + ", geocent_time: Uniform(0, 1)}"}, "Remove geocent_time from the prior"),
+        ({"frequency-domain-source-model": "no_such_model"}, "is not a function of bilby.gw.source"),
+        ({"prior-file": "/nonexistent.prior"}, "Give exactly one of prior-file and prior-dict"),
+    ],
+)
+def test_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainingConfig.from_dict(tiny_config_values(**overrides))
+
+
+def test_psd_file_that_does_not_cover_the_band(tmp_path):
+    path = tmp_path / "short_psd.txt"
+    np.savetxt(path, np.column_stack([np.linspace(30, 1000, 100), np.full(100, 1e-46)]))
+    with pytest.raises(ConfigError, match="covers 30-1000 Hz, but the analysis band is 20-100 Hz"):
+        TrainingConfig.from_dict(tiny_config_values(**{"psd-family": f"[{path}]"}))
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_ini("/nonexistent/config.ini")
