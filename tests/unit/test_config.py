@@ -70,3 +70,12 @@ def test_psd_file_that_does_not_cover_the_band(tmp_path):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="does not exist"):
         read_ini("/nonexistent/config.ini")
+
+
+@pytest.mark.parametrize("name", ["train_tiny", "train_cpu_hour", "train_production"])
+def test_shipped_example_configs_are_valid(name):
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", f"{name}.ini")
+    config = TrainingConfig.from_file(path)
+    assert "geocent_time" in config.resolved_inference_parameters()
