@@ -24,8 +24,11 @@ def network_input(whitened_strain, psd, reference_asd):
     psd: array, shape (..., n_detectors, n_bins)
     reference_asd: array, shape (n_bins,)
     """
-    asd_channel = reference_asd / np.sqrt(psd)
-    return np.stack([whitened_strain.real, whitened_strain.imag, asd_channel], axis=-2).astype(np.float32)
+    inputs = np.empty(whitened_strain.shape[:-1] + (3, whitened_strain.shape[-1]), dtype=np.float32)
+    inputs[..., 0, :] = whitened_strain.real
+    inputs[..., 1, :] = whitened_strain.imag
+    inputs[..., 2, :] = reference_asd / np.sqrt(psd)
+    return inputs
 
 
 class TrainingDataSimulator:
@@ -80,13 +83,13 @@ class TrainingDataSimulator:
         return extrinsic
 
     def whitened_signal(self, indices, extrinsic, psd):
-        """Noise-free whitened detector strain, shape (n, n_detectors, n_bins), complex128."""
+        """Noise-free whitened detector strain, shape (n, n_detectors, n_bins), complex64."""
         strain = self.projector.project(
-            self.plus[indices].astype(np.complex128), self.cross[indices].astype(np.complex128),
+            self.plus[indices], self.cross[indices],
             extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"],
             distance_ratio=REFERENCE_DISTANCE / extrinsic["luminosity_distance"],
         )
-        return strain * whitening_factor(psd, self.duration)
+        return strain * whitening_factor(psd, self.duration).astype(np.float32)
 
     def simulate(self, indices, rng, add_noise=True):
         """One batch for the waveforms ``indices``.
@@ -102,7 +105,9 @@ class TrainingDataSimulator:
         psd = np.exp(self.psd_family.sample_log_psd((n, len(self.projector.names)), rng))
         whitened = self.whitened_signal(indices, extrinsic, psd)
         if add_noise:
-            whitened = whitened + rng.standard_normal(whitened.shape) + 1j * rng.standard_normal(whitened.shape)
+            # Unit normal in each part: bilby's noise in whitened units (see simulation.noise).
+            whitened.real += rng.standard_normal(whitened.shape, dtype=np.float32)
+            whitened.imag += rng.standard_normal(whitened.shape, dtype=np.float32)
         return network_input(whitened, psd, self.reference_asd), self.theta(indices, extrinsic)
 
     def theta(self, indices, extrinsic):

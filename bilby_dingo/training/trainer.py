@@ -9,6 +9,8 @@ uninterrupted run would.
 import csv
 import logging
 import os
+import queue
+import threading
 import time
 
 import numpy as np
@@ -179,9 +181,14 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------------------
 
     def _batches(self, indices, rng):
+        """Simulated batches, prepared in a background thread while the network trains on the last."""
         size = self.config.batch_size
-        for start in range(0, len(indices), size):
-            inputs, theta = self.simulator.simulate(indices[start:start + size], rng)
+
+        def simulate():
+            for start in range(0, len(indices), size):
+                yield self.simulator.simulate(indices[start:start + size], rng)
+
+        for inputs, theta in prefetch(simulate()):
             yield torch.from_numpy(inputs).to(self.device), torch.from_numpy(theta).to(self.device)
 
     def validation_loss(self):
@@ -200,7 +207,7 @@ class Trainer:
         torch.manual_seed(self.config.seed * 100_003 + epoch)
         order = rng.permutation(self.train_indices)
         total, count, start = 0.0, 0, time.perf_counter()
-        simulation_time = 0.0
+        data_wait = 0.0  # time the network waits for the next batch: the pipeline cost not hidden
         with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False) as bar:
             batches = self._batches(order, rng)
             while True:
@@ -209,7 +216,7 @@ class Trainer:
                     inputs, theta = next(batches)
                 except StopIteration:
                     break
-                simulation_time += time.perf_counter() - tick
+                data_wait += time.perf_counter() - tick
                 self.optimizer.zero_grad()
                 loss = self.model.loss(theta, inputs)
                 loss.backward()
@@ -219,14 +226,14 @@ class Trainer:
                 bar.update(len(theta))
                 bar.set_postfix(loss=f"{total / count:.3f}", samples_per_s=f"{count / (time.perf_counter() - start):.0f}")
         elapsed = time.perf_counter() - start
-        return total / count, elapsed, simulation_time
+        return total / count, elapsed, data_wait
 
     def train(self, until_epoch=None):
         """Train to ``config.epochs`` (or stop after ``until_epoch``); return the history."""
         last = min(self.config.epochs, until_epoch or self.config.epochs)
         best_state = getattr(self, "_best_state", None)
         for epoch in range(self.start_epoch, last + 1):
-            train_loss, elapsed, simulation_time = self.train_epoch(epoch)
+            train_loss, elapsed, data_wait = self.train_epoch(epoch)
             validation_loss = self.validation_loss()
             learning_rate = self.optimizer.param_groups[0]["lr"]
             if self.config.lr_schedule == "cosine":
@@ -235,7 +242,7 @@ class Trainer:
                 self.scheduler.step(validation_loss)
             self.history.append(dict(epoch=epoch, train_loss=train_loss, validation_loss=validation_loss,
                                      learning_rate=learning_rate, epoch_time_s=elapsed,
-                                     simulation_time_s=simulation_time,
+                                     data_wait_s=data_wait,
                                      samples_per_s=len(self.train_indices) / elapsed))
             if validation_loss < self.best_validation_loss:
                 self.best_validation_loss = validation_loss
@@ -260,6 +267,45 @@ class Trainer:
             writer.writerows(self.history)
         os.replace(temporary, self.paths["history"])
         plot_history(self.history, self.paths["plot"])
+
+
+def prefetch(iterator, depth=2):
+    """Run ``iterator`` in a background thread, ``depth`` items ahead; re-raise its errors here.
+
+    numpy and torch release the GIL in their array kernels, so simulation overlaps with training.
+    Items come out in order, so seeded runs stay reproducible.
+    """
+    items = queue.Queue(maxsize=depth)
+    finished = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(finished)
+        except BaseException as error:  # handed to the consumer
+            items.put(error)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is finished:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def plot_history(history, filename):
