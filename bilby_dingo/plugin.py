@@ -40,7 +40,11 @@ class Dingo(Sampler):
 
     Keywords
     --------
-    proposal: "prior" (default) or a :class:`bilby_dingo.proposals.Proposal`
+    model: str
+        A model file from ``bilby_dingo_train``; its network becomes the proposal q(θ | d, S_n).
+    proposal: "network" (default with ``model``), "prior" (default without) or a
+        :class:`bilby_dingo.proposals.Proposal`
+    device: "cpu" (default), "cuda" or "auto"; allow_waveform_mismatch: bool, default False
     num_samples: int, default 10000
         Number of proposal draws. Or, instead:
     target_n_eff: int; max_samples: int, default 1e6
@@ -106,10 +110,18 @@ class Dingo(Sampler):
     def _build_proposal(self, proposal):
         if isinstance(proposal, str) and proposal.lower() == "prior":
             proposal = PriorProposal(self.priors, self.search_parameter_keys)
+        elif isinstance(proposal, str) and proposal.lower() == "network":
+            from .proposals.network import NetworkProposal
+
+            proposal = NetworkProposal(
+                self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,
+                device=self.settings.device, allow_waveform_mismatch=self.settings.allow_waveform_mismatch,
+                seed=self.settings.sampling_seed or 0,
+            )
         elif not isinstance(proposal, Proposal):
             raise ProposalError(
-                f"proposal={proposal!r} is not understood: give 'prior' or an instance of "
-                f"bilby_dingo.proposals.Proposal (e.g. MultivariateStudentTProposal)."
+                f"proposal={proposal!r} is not understood: give 'network' (with model=PATH), 'prior', or an "
+                f"instance of bilby_dingo.proposals.Proposal (e.g. MultivariateStudentTProposal)."
             )
         proposal.check_covers(self.search_parameter_keys)
         return proposal

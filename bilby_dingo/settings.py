@@ -28,7 +28,11 @@ class DingoSettings:
     Attributes
     ----------
     proposal:
-        "prior", or a :class:`bilby_dingo.proposals.Proposal` instance.
+        "network" (the default when ``model`` is given), "prior" (the default otherwise), or a
+        :class:`bilby_dingo.proposals.Proposal` instance.
+    model, device, allow_waveform_mismatch:
+        The trained model file; where the network runs ("cpu", "cuda", "auto"); whether to accept a
+        likelihood with another approximant or reference frequency than the model's.
     num_samples:
         Draw exactly this many samples from the proposal (default 10,000 when ``target_n_eff``
         is not given).
@@ -47,7 +51,10 @@ class DingoSettings:
         A user-supplied multiprocessing pool (bilby's convention).
     """
 
-    proposal: object = "prior"
+    proposal: object = None
+    model: str = None
+    device: str = "cpu"
+    allow_waveform_mismatch: bool = False
     num_samples: int = None
     target_n_eff: int = None
     max_samples: int = None
@@ -89,8 +96,16 @@ class DingoSettings:
             if value >= 1:
                 raise ValueError(f"efficiency_warning={value} must lie in (0, 1): it is a sample efficiency.")
             values["efficiency_warning"] = value
+        if "allow_waveform_mismatch" in values:
+            values["allow_waveform_mismatch"] = _bool("allow_waveform_mismatch", values["allow_waveform_mismatch"])
+        if values.get("device") is None:
+            values.pop("device", None)
+        elif values["device"] not in ("cpu", "cuda", "auto") and not str(values["device"]).startswith("cuda:"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {values['device']!r}.")
         if values.get("proposal") is None:
-            values.pop("proposal", None)
+            values["proposal"] = "network" if values.get("model") else "prior"
+        if values["proposal"] == "network" and not values.get("model"):
+            raise ValueError("proposal='network' needs model=PATH, a model file trained with bilby_dingo_train.")
 
         if values.get("target_n_eff") is not None:
             if values.get("num_samples") is not None:

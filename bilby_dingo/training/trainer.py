@@ -137,6 +137,9 @@ class Trainer:
             deltaT=config.deltaT,
             inference_parameters=list(self.inference_parameters),
             priors={key: str(prior) for key, prior in self.priors.items()},
+            # Numbers only, so that checks never need to parse (evaluate) the prior strings above.
+            prior_bounds={key: [float(prior.minimum), float(prior.maximum)] for key, prior in self.priors.items()
+                          if key in self.inference_parameters and hasattr(prior, "minimum")},
             psd_family=dict(entries=list(config.psd_family), perturbation_sigma=config.psd_perturbation_sigma,
                             perturbation_nodes=config.psd_perturbation_nodes,
                             scale_range=list(config.psd_scale_range)),

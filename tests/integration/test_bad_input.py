@@ -51,7 +51,12 @@ def test_bad_keywords_fail_before_any_likelihood_call(tmp_path, kwargs, message)
 
 
 def test_unknown_proposal_name(tmp_path):
-    with pytest.raises(ProposalError, match="proposal='network' is not understood"):
+    with pytest.raises(ProposalError, match="proposal='flow' is not understood"):
+        run(tmp_path, proposal="flow", soft_init=True)
+
+
+def test_network_proposal_needs_a_model(tmp_path):
+    with pytest.raises(ValueError, match="proposal='network' needs model=PATH"):
         run(tmp_path, proposal="network", soft_init=True)
 
 

@@ -7,6 +7,7 @@ def test_defaults():
     settings = DingoSettings.from_kwargs({})
     assert settings.num_samples == DEFAULT_NUM_SAMPLES and settings.target_n_eff is None
     assert settings.proposal == "prior" and settings.resume is True
+    assert DingoSettings.from_kwargs(dict(model="m.pt")).proposal == "network"
 
 
 def test_bilby_pipe_strings_are_coerced():

@@ -1,0 +1,119 @@
+"""The trained network as the proposal: q(θ | d, S_n) for the data in bilby's GW likelihood.
+
+Parameters are matched to bilby's search parameters in three groups:
+
+- learned and sampled: drawn from the network, mapped to the event (time relative to the trigger,
+  right ascension at the event's sidereal time — both shifts, so log q is unchanged);
+- sampled but not learned: drawn from their bilby prior, whose log density joins log q (exact,
+  less efficient);
+- learned but not sampled (fixed in the analysis, or marginalised by the likelihood): auxiliary.
+  The flow gives only the joint density, so they are integrated out by importance sampling on the
+  extended space: the target gains a normalised density r(θ_aux), fitted (a heavy-tailed Student-t)
+  to a separate pilot draw of the network before any weighted draw is made. The weights
+  L π(θ) r(θ_aux) / q(θ, θ_aux) stay exact; the efficiency drops where θ_aux correlates with θ.
+"""
+
+import logging
+
+import numpy as np
+import torch
+from scipy import stats
+
+from ..network.model_file import load_model
+from ..simulation.detector import ra_at_event_time
+from .base import Proposal, ProposalError
+from .event_data import check_event_against_model, network_input_from_likelihood
+from .prior import bilby_generator
+
+logger = logging.getLogger(f"bilby.{__name__}")
+
+PILOT_DRAWS = 20_000
+
+
+class NetworkProposal(Proposal):
+    """Draws from a trained bilby_dingo model given the data of a bilby GW likelihood.
+
+    Parameters
+    ----------
+    model_path: str
+    likelihood: bilby.gw.likelihood.GravitationalWaveTransient (or a subclass)
+    priors: bilby.core.prior.PriorDict
+        The analysis priors (bilby's, after marginalisations fixed their parameters).
+    search_parameter_keys: list of str
+    device: str
+        "cpu", "cuda" or "auto".
+    allow_waveform_mismatch: bool
+        Accept a likelihood whose approximant or reference frequency differs from the model's
+        (the weights remain exact; the efficiency drops).
+    """
+
+    def __init__(self, model_path, likelihood, priors, search_parameter_keys, device="cpu",
+                 allow_waveform_mismatch=False, seed=0):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model_path = model_path
+        self.device = device
+        self.model, self.metadata = load_model(model_path, device=device)
+        self.event = check_event_against_model(self.metadata, likelihood, priors, allow_waveform_mismatch)
+        inputs = network_input_from_likelihood(self.metadata, likelihood, self.model.reference_asd.cpu().numpy())
+        self.inputs = torch.from_numpy(inputs[None]).to(device)
+
+        learned = list(self.metadata["inference_parameters"])
+        search = list(search_parameter_keys)
+        self.learned_and_sampled = [key for key in learned if key in search]
+        self.auxiliary = [key for key in learned if key not in search]
+        self.from_prior = [key for key in search if key not in learned]
+        for key in self.from_prior:
+            if hasattr(priors[key], "condition_func"):
+                raise ProposalError(
+                    f"'{key}' is sampled but not learned by the model, and its prior is conditional; it cannot be "
+                    f"drawn independently. Train a model that learns {key}, or fix it in the prior.")
+        self.priors = priors
+        self.parameter_keys = search
+        self._auxiliary_density = self._fit_auxiliary_density(seed) if self.auxiliary else None
+        if self.from_prior:
+            logger.info(f"Not learned by the model, drawn from the prior: {self.from_prior}")
+        if self.auxiliary:
+            logger.info(f"Learned by the model but not sampled (integrated out): {self.auxiliary}")
+
+    def describe(self):
+        return (f"bilby_dingo network {self.model_path} (learned: {self.learned_and_sampled}; from the prior: "
+                f"{self.from_prior}; integrated out: {self.auxiliary})")
+
+    # --- the network ---------------------------------------------------------------------------------
+
+    def sample_network(self, n, seed):
+        """Physical parameter draws of the network, mapped to the event, and their log q."""
+        with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+            torch.manual_seed(seed)
+            theta, log_prob = self.model.sample_and_log_prob(self.inputs, n)
+        theta, log_prob = theta.cpu().numpy(), log_prob.cpu().numpy()
+        samples = {key: theta[:, i] for i, key in enumerate(self.metadata["inference_parameters"])}
+        offset = samples.pop("geocent_time", None)
+        if offset is None:
+            offset = np.zeros(n)
+        if "ra" in samples:
+            samples["ra"] = ra_at_event_time(samples["ra"], self.metadata["reference_time"] + offset,
+                                             self.event.trigger_time + offset)
+        samples["geocent_time"] = self.event.trigger_time + offset
+        return samples, log_prob
+
+    def _fit_auxiliary_density(self, seed):
+        samples, _ = self.sample_network(PILOT_DRAWS, seed=seed + 7919)
+        values = np.column_stack([samples[key] for key in self.auxiliary])
+        covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(len(self.auxiliary))
+        return stats.multivariate_t(values.mean(axis=0), covariance, df=5)
+
+    # --- the Proposal interface ----------------------------------------------------------------------
+
+    def sample_and_log_prob(self, n, rng):
+        samples, log_prob = self.sample_network(n, seed=int(rng.integers(2**62)))
+        if self.auxiliary:
+            values = np.column_stack([samples[key] for key in self.auxiliary])
+            log_prob = log_prob - np.atleast_1d(self._auxiliary_density.logpdf(values))
+        if self.from_prior:
+            with bilby_generator(rng):
+                for key in self.from_prior:
+                    samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
+                    log_prob = log_prob + self.priors[key].ln_prob(samples[key])
+        return {key: samples[key] for key in self.parameter_keys}, log_prob
