@@ -54,3 +54,73 @@ def trained_tiny_model(tmp_path_factory):
     trainer.prepare()
     trainer.train()
     return trainer, trainer.paths["model"]
+
+
+# A GW problem small enough for the test suite: H1+L1, 4 s at 256 Hz, 20-100 Hz, IMRPhenomD, O4 noise,
+# chirp mass and mass ratio free, everything else fixed (training prior and analysis alike).
+GW_TRIGGER_TIME = 1126259462.4
+GW_INJECTION = dict(chirp_mass=30.0, mass_ratio=0.8, chi_1=0.0, chi_2=0.0, theta_jn=0.4, phase=1.3, ra=1.0, dec=0.3,
+                    psi=0.5, luminosity_distance=2000.0)
+MASSES_PRIOR = (
+    "{chirp_mass: Uniform(name='chirp_mass', minimum=25, maximum=35), "
+    "mass_ratio: Uniform(name='mass_ratio', minimum=0.5, maximum=1), "
+    + ", ".join(f"{key}: {value}" for key, value in GW_INJECTION.items() if key not in ("chirp_mass", "mass_ratio"))
+    + "}"
+)
+
+
+@pytest.fixture(scope="session")
+def masses_model(tmp_path_factory):
+    """A network for (chirp_mass, mass_ratio) with everything else fixed; trained once per session."""
+    from bilby_dingo.training.config import TrainingConfig
+    from bilby_dingo.training.trainer import Trainer
+
+    values = tiny_config_values(**{
+        "label": "masses", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio]",
+        "deltaT": "0.02", "num-waveforms": "4000", "epochs": "30", "psd-family": "[aLIGO_O4_high]",
+        "psd-scale-range": "[0.8, 1.25]", "svd-size": "16", "embedding-hidden": "64", "context-dim": "16",
+        "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
+    })
+    trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp("masses_model")))
+    trainer.prepare()
+    trainer.train()
+    return trainer.paths["model"]
+
+
+def gw_injection_likelihood(seed=11, approximant="IMRPhenomD", detectors=("H1", "L1"), duration=4.0,
+                            sampling_frequency=256.0, maximum_frequency=100.0, priors=None, **likelihood_kwargs):
+    """Gaussian-noise injection of GW_INJECTION and bilby's GravitationalWaveTransient, plus priors
+    (by default chirp mass and mass ratio free, the rest fixed at the injection).
+
+    Given ``priors`` are handed to the likelihood itself (as bilby_pipe does), so that bilby's
+    marginalisations fix their parameters in the same object the sampler receives.
+    """
+    import os
+
+    import bilby
+
+    from bilby_dingo.simulation.noise import BILBY_NOISE_CURVES
+
+    injection = dict(GW_INJECTION, geocent_time=GW_TRIGGER_TIME)
+    generator = bilby.gw.WaveformGenerator(
+        duration=duration, sampling_frequency=sampling_frequency,
+        frequency_domain_source_model=bilby.gw.source.lal_binary_black_hole,
+        parameter_conversion=bilby.gw.conversion.convert_to_lal_binary_black_hole_parameters,
+        waveform_arguments=dict(waveform_approximant=approximant, reference_frequency=20.0, minimum_frequency=20.0,
+                                maximum_frequency=maximum_frequency),
+    )
+    ifos = bilby.gw.detector.InterferometerList(list(detectors))
+    for ifo in ifos:
+        ifo.minimum_frequency, ifo.maximum_frequency = 20.0, maximum_frequency
+        ifo.power_spectral_density = bilby.gw.detector.PowerSpectralDensity(
+            asd_file=os.path.join(BILBY_NOISE_CURVES, "aLIGO_O4_high_asd.txt"))
+    bilby.core.utils.random.seed(seed)
+    ifos.set_strain_data_from_power_spectral_densities(sampling_frequency=sampling_frequency, duration=duration,
+                                                       start_time=GW_TRIGGER_TIME + 2 - duration)
+    ifos.inject_signal(waveform_generator=generator, parameters=injection)
+    if priors is None:
+        priors = bilby.gw.prior.BBHPriorDict(dict(injection))
+        priors["chirp_mass"] = bilby.core.prior.Uniform(25, 35, "chirp_mass")
+        priors["mass_ratio"] = bilby.core.prior.Uniform(0.5, 1, "mass_ratio")
+    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(ifos, generator, priors=priors, **likelihood_kwargs)
+    return likelihood, priors, injection

@@ -211,7 +211,8 @@ class Trainer:
         order = rng.permutation(self.train_indices)
         total, count, start = 0.0, 0, time.perf_counter()
         data_wait = 0.0  # time the network waits for the next batch: the pipeline cost not hidden
-        with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False) as bar:
+        with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False,
+                  disable=None) as bar:  # None: no bar when the output is not a terminal
             batches = self._batches(order, rng)
             while True:
                 tick = time.perf_counter()

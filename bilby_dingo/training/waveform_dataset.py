@@ -37,7 +37,7 @@ def generate_waveform_dataset(config, priors):
         drawn = priors.sample_subset_constrained(keys=keys, size=config.num_waveforms)
     parameters = {key: np.asarray(value, dtype=float) * np.ones(config.num_waveforms) for key, value in drawn.items()}
     start = time.perf_counter()
-    with tqdm(total=config.num_waveforms, desc="waveforms", unit="wf") as bar:
+    with tqdm(total=config.num_waveforms, desc="waveforms", unit="wf", disable=None) as bar:
         plus, cross = generate_polarisations(config.waveform_settings(), parameters,
                                              num_processes=config.num_processes, progress=bar.update)
     return parameters, plus, cross, time.perf_counter() - start
