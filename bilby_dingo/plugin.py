@@ -16,7 +16,12 @@ from bilby.core.utils import random as bilby_random
 from scipy.special import logsumexp
 
 from . import __version__
-from .importance_sampling.diagnostics import plot_weight_distribution, plot_weights
+from .importance_sampling.diagnostics import (
+    plot_log_probabilities,
+    plot_posterior_corner,
+    plot_weight_distribution,
+    plot_weights,
+)
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
@@ -57,6 +62,8 @@ class Dingo(Sampler):
     resume: bool, default True; check_point_delta_t: float, default 600 s
     efficiency_warning: float, default 0.01
         Sample efficiency below which the result is flagged as unreliable.
+    diagnostic_plots: bool, default True
+        Weights, weight distribution, log-probability and corner plots in outdir (also with plot=True).
     """
 
     sampler_name = "dingo"
@@ -248,8 +255,21 @@ class Dingo(Sampler):
             f"{summary.num_draws} draws, log Z {summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "
             f"{len(kept)} posterior samples"
         )
-        if self.plot:
-            os.makedirs(self.outdir, exist_ok=True)
-            prefix = os.path.join(self.outdir, f"{self.label}_dingo")
-            plot_weights(store.log_likelihood, store.log_prior, store.log_proposal, summary, f"{prefix}_weights.png")
-            plot_weight_distribution(log_w, summary, f"{prefix}_weight_distribution.png")
+        if self.plot or self.settings.diagnostic_plots:
+            self._plot_diagnostics(store, log_w, summary, kept)
+
+    def _plot_diagnostics(self, store, log_w, summary, kept):
+        os.makedirs(self.outdir, exist_ok=True)
+        prefix = os.path.join(self.outdir, f"{self.label}_dingo")
+        plot_weights(store.log_likelihood, store.log_prior, store.log_proposal, summary, f"{prefix}_weights.png")
+        plot_weight_distribution(log_w, summary, f"{prefix}_weight_distribution.png")
+        plot_log_probabilities(store.log_likelihood, store.log_prior, store.log_proposal, summary,
+                               f"{prefix}_log_probabilities.png")
+        injection = self.injection_parameters or {}
+        truths = [injection.get(key) for key in self.search_parameter_keys]
+        try:
+            plot_posterior_corner(store.theta[kept], self.search_parameter_keys,
+                                  truths if any(t is not None for t in truths) else None, summary,
+                                  f"{prefix}_corner.png")
+        except Exception as error:  # a corner plot must never cost the result
+            logger.warning(f"Could not make the corner plot: {error}")

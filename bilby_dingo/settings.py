@@ -47,6 +47,8 @@ class DingoSettings:
         Seed of every random choice of the run (drawn at random and recorded when None).
     efficiency_warning:
         Sample efficiency below which the result is flagged as unreliable.
+    diagnostic_plots:
+        Write the weight, log-probability and corner plots next to the result.
     pool:
         A user-supplied multiprocessing pool (bilby's convention).
     """
@@ -63,6 +65,7 @@ class DingoSettings:
     check_point_delta_t: float = 600.0
     sampling_seed: int = None
     efficiency_warning: float = 0.01
+    diagnostic_plots: bool = True
     pool: object = None
 
     @classmethod
@@ -96,6 +99,8 @@ class DingoSettings:
             if value >= 1:
                 raise ValueError(f"efficiency_warning={value} must lie in (0, 1): it is a sample efficiency.")
             values["efficiency_warning"] = value
+        if "diagnostic_plots" in values:
+            values["diagnostic_plots"] = _bool("diagnostic_plots", values["diagnostic_plots"])
         if "allow_waveform_mismatch" in values:
             values["allow_waveform_mismatch"] = _bool("allow_waveform_mismatch", values["allow_waveform_mismatch"])
         if values.get("device") is None:

@@ -55,3 +55,41 @@ def plot_weight_distribution(log_w, summary, filename):
     ax.set_title("Importance-weight distribution")
     fig.tight_layout()
     fig.savefig(filename, dpi=120)
+
+
+def plot_log_probabilities(log_likelihood, log_prior, log_proposal, summary, filename):
+    """Distributions of log q and of the normalised target log L + log π − log Z over the draws.
+
+    Where the proposal matches the posterior the two histograms coincide.
+    """
+    target = log_likelihood + log_prior - summary.log_evidence
+    valid = np.isfinite(target)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    if np.any(valid):
+        high = max(log_proposal[valid].max(), target[valid].max()) + 1
+        low = max(min(np.percentile(log_proposal[valid], 0.5), np.percentile(target[valid], 0.5)), high - 40)
+        bins = np.linspace(low, high, 60)
+        ax.hist(log_proposal[valid], bins=bins, histtype="step", label=r"$\log q(\theta)$")
+        ax.hist(target[valid], bins=bins, histtype="step", label=r"$\log L + \log \pi - \log Z$")
+    ax.set_xlabel("log density at the draws")
+    ax.set_ylabel("draws")
+    ax.legend(loc="upper left")
+    ax.text(0.97, 0.97, _annotation(summary), transform=ax.transAxes, va="top", ha="right")
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)
+
+
+def plot_posterior_corner(samples, keys, truths, summary, filename):
+    """Corner plot of the unweighted (rejection-sampled) posterior, with the injection when known."""
+    import corner
+
+    if len(samples) <= len(keys):
+        return False
+    fig = corner.corner(samples, labels=keys, truths=truths, show_titles=True, title_fmt=".3g")
+    fig.suptitle(f"dingo: {len(samples)} samples, " + _annotation(summary).replace("\n", ", "), y=1.02)
+    fig.savefig(filename, dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return True
