@@ -45,15 +45,18 @@ class NetworkProposal(Proposal):
     allow_waveform_mismatch: bool
         Accept a likelihood whose approximant or reference frequency differs from the model's
         (the weights remain exact; the efficiency drops).
+    loaded_model: tuple, optional
+        (model, metadata) from :func:`bilby_dingo.network.model_file.load_model`, to reuse.
     """
 
     def __init__(self, model_path, likelihood, priors, search_parameter_keys, device="cpu",
-                 allow_waveform_mismatch=False, seed=0):
+                 allow_waveform_mismatch=False, seed=0, loaded_model=None):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model_path = model_path
         self.device = device
-        self.model, self.metadata = load_model(model_path, device=device)
+        # (model, metadata) already loaded: analysing many events loads the file once.
+        self.model, self.metadata = loaded_model or load_model(model_path, device=device)
         self.event = check_event_against_model(self.metadata, likelihood, priors, allow_waveform_mismatch)
         inputs = network_input_from_likelihood(self.metadata, likelihood, self.model.reference_asd.cpu().numpy())
         self.inputs = torch.from_numpy(inputs[None]).to(device)

@@ -1,0 +1,1 @@
+"""Validation over many simulated events: P-P tests of the network alone and after importance sampling."""

@@ -1,0 +1,25 @@
+"""bilby_dingo_pp: many injections with one loaded model, P-P plots for the network and after IS."""
+
+import json
+
+from bilby_dingo.validation.pp import main, run_pp
+
+
+def test_pp_over_a_few_injections(masses_model, tmp_path):
+    summary = run_pp(masses_model, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
+    for key in ["network_combined_pvalue", "importance_sampled_combined_pvalue"]:
+        assert 0 <= summary[key] <= 1
+    assert set(summary["importance_sampled_pvalues"]) == {"chirp_mass", "mass_ratio"}
+    assert 0 < summary["sample_efficiency_worst"] <= summary["sample_efficiency_median"] <= 1
+    for name in ["pp_network.png", "pp_importance_sampled.png", "pp_summary.json", "pp_injections.csv"]:
+        assert (tmp_path / name).exists()
+    assert json.loads((tmp_path / "pp_summary.json").read_text())["num_injections"] == 3
+    assert len((tmp_path / "pp_injections.csv").read_text().strip().splitlines()) == 4
+
+
+def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main([masses_model, "--num-injections", "1"])
+    assert "--num-injections must be at least 2" in capsys.readouterr().err
