@@ -14,7 +14,6 @@ import tempfile
 import time
 
 import bilby
-import numpy as np
 
 TRIGGER_TIME = 1126259462.4
 

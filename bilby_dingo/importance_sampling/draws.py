@@ -1,12 +1,11 @@
 """The evaluated draws of one run, and the checkpoint file that lets an interrupted run resume."""
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..utils import atomic_path
 from .statistics import log_weights
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -97,8 +96,6 @@ class DrawStore:
 
     def save(self, path):
         """Write the store to ``path`` atomically (a temporary file renamed over the old one)."""
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
         metadata = dict(
             format_version=CHECKPOINT_FORMAT_VERSION,
             parameter_keys=self.parameter_keys,
@@ -110,22 +107,15 @@ class DrawStore:
             proposal_time=self.proposal_time,
             likelihood_time=self.likelihood_time,
         )
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(
-                    stream,
-                    metadata=np.array(json.dumps(metadata)),
-                    theta=self.theta,
-                    log_proposal=self.log_proposal,
-                    log_prior=self.log_prior,
-                    log_likelihood=self.log_likelihood,
-                )
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        with atomic_path(path, suffix=".npz") as temporary:
+            np.savez(
+                temporary,
+                metadata=np.array(json.dumps(metadata)),
+                theta=self.theta,
+                log_proposal=self.log_proposal,
+                log_prior=self.log_prior,
+                log_likelihood=self.log_likelihood,
+            )
 
     @classmethod
     def load(cls, path):

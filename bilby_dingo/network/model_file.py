@@ -5,10 +5,10 @@ Written with ``torch.save`` as a dict of tensors and plain JSON-like values, rea
 """
 
 import os
-import tempfile
 
 import torch
 
+from ..utils import atomic_path
 from .posterior_model import PosteriorModel
 
 MODEL_FORMAT = "bilby_dingo-model"
@@ -26,18 +26,9 @@ class ModelFileError(ValueError):
 
 
 def atomic_torch_save(payload, path):
-    """torch.save to a temporary file in the same folder, then rename: readers never see half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".pt")
-    os.close(handle)
-    try:
+    """torch.save through a temporary file: readers never see half a file."""
+    with atomic_path(path, suffix=".pt") as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def save_model(path, model, metadata):

@@ -6,10 +6,9 @@ Keys use bilby_pipe's names where they exist. Every key is documented in :data:`
 
 import inspect
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import bilby
-import numpy as np
 from bilby_pipe.utils import convert_prior_string_input
 
 from ..simulation.noise import PSDError, PSDFamily

@@ -22,6 +22,7 @@ from ..network.embedding import svd_basis
 from ..network.model_file import ModelFileError, atomic_torch_save, build_model, save_model
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
+from ..utils import atomic_path
 from .waveform_dataset import (
     generate_waveform_dataset,
     load_waveform_dataset,
@@ -264,12 +265,11 @@ class Trainer:
         save_model(self.paths["model"], model, self.metadata())
 
     def _write_history(self):
-        temporary = self.paths["history"] + ".tmp"
-        with open(temporary, "w", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
-        os.replace(temporary, self.paths["history"])
+        with atomic_path(self.paths["history"], suffix=".csv") as temporary:
+            with open(temporary, "w", newline="") as stream:
+                writer = csv.DictWriter(stream, fieldnames=list(self.history[0]))
+                writer.writeheader()
+                writer.writerows(self.history)
         plot_history(self.history, self.paths["plot"])
 
 

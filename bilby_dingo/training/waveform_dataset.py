@@ -7,7 +7,6 @@ resumed training reuses them, and read back with ``allow_pickle=False``.
 import json
 import logging
 import os
-import tempfile
 import time
 
 import numpy as np
@@ -15,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ..proposals.prior import bilby_generator
 from ..simulation.waveforms import generate_polarisations
+from ..utils import atomic_path
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
@@ -44,13 +44,9 @@ def generate_waveform_dataset(config, priors):
 
 
 def save_waveform_dataset(path, fingerprint, parameters, plus, cross):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    with os.fdopen(handle, "wb") as stream:
-        np.savez(stream, fingerprint=np.array(fingerprint), keys=np.array(list(parameters)),
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, fingerprint=np.array(fingerprint), keys=np.array(list(parameters)),
                  values=np.stack([parameters[key] for key in parameters]), plus=plus, cross=cross)
-    os.replace(temporary, path)
 
 
 def load_waveform_dataset(path, fingerprint):

@@ -71,5 +71,5 @@ def test_corrupt_checkpoint_gives_a_clear_error(tmp_path):
 
 def test_checkpoint_is_written_atomically(tmp_path):
     run(tmp_path, proposal=student_t(), **SETTINGS)
-    leftovers = [p.name for p in (tmp_path / "dingo_test").iterdir() if p.name.startswith(".checkpoint-")]
+    leftovers = [p.name for p in (tmp_path / "dingo_test").iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []

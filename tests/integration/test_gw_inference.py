@@ -8,7 +8,7 @@ import pytest
 
 from bilby_dingo.proposals import ProposalError
 from bilby_dingo.proposals.network import NetworkProposal
-from tests.conftest import GW_INJECTION, GW_TRIGGER_TIME, gw_injection_likelihood
+from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 
 
 def run(likelihood, priors, model, tmp_path, **kwargs):
