@@ -71,6 +71,10 @@ class Trainer:
     def prepare(self):
         config = self.config
         torch.manual_seed(config.seed)
+        if self.device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            # Leave a core to the thread that simulates the next batch: measured on 2 cores, one torch
+            # thread plus the simulation thread trains 1.7x faster than two torch threads plus it.
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
         fingerprint = waveform_fingerprint(config)
         stored = load_waveform_dataset(self.paths["waveforms"], fingerprint)
         if stored is None:

@@ -21,7 +21,7 @@ def narrow(priors):
 
 
 def run_dynesty(likelihood, priors, outdir):
-    return bilby.run_sampler(likelihood, priors, sampler="dynesty", nlive=500, sample="acceptance-walk", naccept=20,
+    return bilby.run_sampler(likelihood, priors, sampler="dynesty", nlive=400, sample="acceptance-walk", naccept=20,
                              outdir=str(outdir), label="dynesty", save=False, seed=7, npool=1)
 
 
