@@ -1,10 +1,15 @@
 """bilby_dingo: neural posterior estimation with importance sampling for bilby.
 
-The data flow, one module per step::
+The data flow, one package per step::
 
-    proposals/            q(θ | d): the prior, a Student-t, (later) a trained network
+    training/config.py    the training config (bilby_pipe-style ini)
+    simulation/           waveforms, detector projection, PSDs and noise: training data as bilby sees it
+    network/              embedding + glasflow flow: q(θ | d, S_n), and its model file
+    training/             the training loop (bilby_dingo_train)
+    proposals/            q(θ) for importance sampling: the prior, a Student-t, the trained network
     importance_sampling/  weights w = L π / q, evidence, n_eff, checkpoints, plots
     plugin.py             the ``dingo`` bilby sampler that joins them into a bilby.Result
+    validation/           P-P tests over many injections (bilby_dingo_pp)
 """
 
 __version__ = "0.1.0"
