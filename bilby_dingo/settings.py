@@ -89,7 +89,7 @@ class DingoSettings:
         if values.get("batch_size") is None:
             values.pop("batch_size", None)
         if "sampling_seed" in values and values["sampling_seed"] is not None:
-            values["sampling_seed"] = _int(("sampling_seed"), values["sampling_seed"])
+            values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
         if "resume" in values:
             values["resume"] = _bool("resume", values["resume"])
         if "check_point_delta_t" in values:
