@@ -8,6 +8,7 @@ import numpy as np
 
 from ..simulation.noise import whitening_factor
 from ..simulation.simulator import network_input
+from ..simulation.waveforms import band_mask
 from .base import ProposalError
 
 logger = logging.getLogger(f"bilby.{__name__}")
@@ -20,7 +21,7 @@ class EventTiming:
 
 
 def _model_mask(metadata, frequency_array):
-    return (frequency_array >= metadata["minimum_frequency"]) & (frequency_array <= metadata["maximum_frequency"])
+    return band_mask(frequency_array, metadata["minimum_frequency"], metadata["maximum_frequency"])
 
 
 def check_event_against_model(metadata, likelihood, priors, allow_waveform_mismatch=False):

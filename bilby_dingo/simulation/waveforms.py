@@ -6,7 +6,7 @@ angle, distance, time) are applied later, per batch.
 """
 
 import multiprocessing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import bilby
 import numpy as np
@@ -16,6 +16,12 @@ REFERENCE_DISTANCE = 100.0  # Mpc; polarisations scale as 1 / luminosity_distanc
 
 class WaveformError(ValueError):
     """Waveform settings that bilby/lalsuite cannot use."""
+
+
+def band_mask(frequencies, minimum_frequency, maximum_frequency):
+    """bilby's frequency mask: minimum ≤ f ≤ maximum (as ``Interferometer.frequency_mask``)."""
+    frequencies = np.asarray(frequencies)
+    return (frequencies >= minimum_frequency) & (frequencies <= maximum_frequency)
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,18 @@ class WaveformSettings:
     waveform_approximant: str
     frequency_domain_source_model: str = "lal_binary_black_hole"
 
+    @classmethod
+    def from_mapping(cls, mapping):
+        """The settings from any mapping with these keys: a training config's dict, a model's metadata."""
+        return cls(**{field.name: mapping[field.name] for field in fields(cls)})
+
     def full_frequencies(self):
         """bilby's frequency array for this duration and sampling frequency."""
         return bilby.core.utils.create_frequency_series(self.sampling_frequency, self.duration)
 
     def band_mask(self):
-        """bilby's frequency mask: minimum ≤ f ≤ maximum."""
-        frequencies = self.full_frequencies()
-        return (frequencies >= self.minimum_frequency) & (frequencies <= self.maximum_frequency)
+        """bilby's frequency mask on this grid."""
+        return band_mask(self.full_frequencies(), self.minimum_frequency, self.maximum_frequency)
 
     def frequencies(self):
         """The frequencies of the stored bins, shape (n_bins,)."""

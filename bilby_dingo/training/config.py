@@ -199,12 +199,7 @@ class TrainingConfig:
     # --- derived objects -----------------------------------------------------------------------
 
     def waveform_settings(self):
-        return WaveformSettings(
-            duration=self.duration, sampling_frequency=self.sampling_frequency,
-            minimum_frequency=self.minimum_frequency, maximum_frequency=self.maximum_frequency,
-            reference_frequency=self.reference_frequency, waveform_approximant=self.waveform_approximant,
-            frequency_domain_source_model=self.frequency_domain_source_model,
-        )
+        return WaveformSettings.from_mapping(self.to_dict())
 
     def priors(self):
         """The training prior as a bilby BBHPriorDict."""

@@ -43,11 +43,7 @@ def simulate_event(metadata, priors, rng, trigger_time, psd_entry):
     """(likelihood, analysis priors, injection) of one Gaussian-noise injection drawn from the prior."""
     from ..simulation.noise import load_psd
 
-    settings = WaveformSettings(
-        duration=metadata["duration"], sampling_frequency=metadata["sampling_frequency"],
-        minimum_frequency=metadata["minimum_frequency"], maximum_frequency=metadata["maximum_frequency"],
-        reference_frequency=metadata["reference_frequency"], waveform_approximant=metadata["waveform_approximant"],
-        frequency_domain_source_model=metadata["frequency_domain_source_model"])
+    settings = WaveformSettings.from_mapping(metadata)
     with bilby_generator(rng):
         injection = {key: float(value) for key, value in priors.sample().items()}
         offset = rng.uniform(-metadata["deltaT"] / 2, metadata["deltaT"] / 2)
