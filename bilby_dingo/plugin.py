@@ -25,7 +25,7 @@ from .importance_sampling.diagnostics import (
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
-from .importance_sampling.statistics import rejection_sample, summarize
+from .importance_sampling.statistics import efficiency_warning_message, rejection_sample, summarize
 from .proposals import PriorProposal, Proposal, ProposalError
 from .settings import KEYWORD_ALIASES, DingoSettings
 
@@ -219,15 +219,8 @@ class Dingo(Sampler):
         result.log_evidence_err = summary.log_evidence_std
         result.num_likelihood_evaluations = store.num_likelihood_evaluations
 
-        warning = ""
-        if summary.sample_efficiency < self.settings.efficiency_warning:
-            warning = (
-                f"Sample efficiency {100 * summary.sample_efficiency:.3f}% is below "
-                f"{100 * self.settings.efficiency_warning:g}% (n_eff={summary.n_eff:.1f}): the proposal "
-                f"covers the posterior poorly, so the result rests on few draws. Likely causes: a network "
-                f"trained for other data, noise or priors; data problems (glitches, wrong PSD); a prior "
-                f"outside the proposal's support."
-            )
+        warning = efficiency_warning_message(summary, self.settings.efficiency_warning)
+        if warning:
             logger.warning(warning)
         if result.meta_data is None:
             result.meta_data = dict()

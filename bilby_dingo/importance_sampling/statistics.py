@@ -94,3 +94,15 @@ def rejection_sample(log_w, rng):
         return np.empty(0, dtype=int)
     acceptance = np.exp(log_w - np.max(log_w))
     return np.flatnonzero(rng.uniform(size=log_w.size) < acceptance)
+
+
+def efficiency_warning_message(summary, threshold):
+    """The message a result carries when the sample efficiency is below ``threshold`` ('' otherwise)."""
+    if summary.sample_efficiency >= threshold:
+        return ""
+    return (
+        f"Sample efficiency {100 * summary.sample_efficiency:.3f}% is below {100 * threshold:g}% "
+        f"(n_eff={summary.n_eff:.1f}): the proposal covers the posterior poorly, so the result rests on few "
+        f"draws. Likely causes: a network trained for other data, noise or priors; data problems (glitches, "
+        f"wrong PSD); a prior outside the proposal's support."
+    )

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import bilby
+import numpy as np
 import pytest
 
 BILBY_PIPE = shutil.which("bilby_pipe", path=os.path.dirname(sys.executable)) or "bilby_pipe"
+BILBY_DINGO_MERGE = shutil.which("bilby_dingo_merge", path=os.path.dirname(sys.executable)) or "bilby_dingo_merge"
 
 INI = """
 label = pipe
@@ -44,22 +46,39 @@ def test_bilby_pipe_builds_a_dingo_workflow(ini_file, tmp_path):
     assert "sampler=dingo" in complete
 
 
-def test_bilby_pipe_local_run_produces_a_dingo_result(ini_file, tmp_path):
+def test_bilby_pipe_local_run_with_n_parallel_produces_merged_dingo_results(ini_file, tmp_path):
+    """n-parallel = 2: two analyses (seeds 4 and 5), bilby_pipe's merged result, and the exact pooled one."""
+    from scipy.special import logsumexp
+
+    ini_file.write_text(ini_file.read_text() + "n-parallel = 2\n")
     subprocess.run([BILBY_PIPE, str(ini_file), "--local"], check=True, capture_output=True, cwd=tmp_path)
-    (final,) = (tmp_path / "out" / "final_result").glob("*_result.hdf5")
-    result = bilby.read_in_result(str(final))
-    assert result.sampler == "dingo"
-    meta = result.meta_data["dingo"]
-    assert meta["num_proposals"] == 2000 and meta["sampling_seed"] == 4
-    assert result.sampler_kwargs["num_samples"] == 2000 and result.sampler_kwargs["target_n_eff"] is None
-    # bilby's conversion function ran on the posterior (bilby built it, not the sampler).
-    assert {"mass_1", "mass_2", "H1_optimal_snr"} <= set(result.posterior.columns)
+    parts = sorted((tmp_path / "out" / "result").glob("*_par?_result.hdf5"))
+    results = [bilby.read_in_result(str(path)) for path in parts]
+    assert [result.meta_data["dingo"]["sampling_seed"] for result in results] == [4, 5]
+    for result in results:
+        assert result.sampler == "dingo"
+        assert result.meta_data["dingo"]["num_proposals"] == 2000
+        assert result.sampler_kwargs["num_samples"] == 2000 and result.sampler_kwargs["target_n_eff"] is None
+        # bilby's conversion function ran on the posterior (bilby built it, not the sampler).
+        assert {"mass_1", "mass_2", "H1_optimal_snr"} <= set(result.posterior.columns)
+    (final,) = (tmp_path / "out" / "final_result").glob("*_merge_result.hdf5")
+    merged_by_bilby = bilby.read_in_result(str(final))
+    pooled = np.concatenate([result.nested_samples["log_weights"].to_numpy() for result in results])
+    noise = results[0].log_noise_evidence
+    # Equal draws per run: bilby_pipe's average of the evidences is the pooled estimate.
+    assert merged_by_bilby.log_evidence == pytest.approx(logsumexp(pooled) - np.log(4000) + noise, abs=1e-8)
+
+    merged_path = tmp_path / "pooled" / "merged_result.hdf5"
+    subprocess.run([BILBY_DINGO_MERGE, *map(str, parts), "--outdir", str(merged_path.parent), "--label", "merged"],
+                   check=True, capture_output=True)
+    merged = bilby.read_in_result(str(merged_path))
+    assert merged.log_evidence == pytest.approx(merged_by_bilby.log_evidence, abs=1e-8)
+    assert merged.meta_data["dingo"]["num_proposals"] == 4000 and len(merged.nested_samples) == 4000
+    assert {"mass_1", "H1_optimal_snr"} <= set(merged.posterior.columns)
 
 
 def test_bilby_pipe_local_run_with_the_network(masses_model, tmp_path):
     """The shipped example ini, pointed at the session's model (same settings, O4 noise, d = 2000 Mpc)."""
-    import numpy as np
-
     from bilby_dingo.simulation.noise import BILBY_NOISE_CURVES
 
     asd = np.loadtxt(os.path.join(BILBY_NOISE_CURVES, "aLIGO_O4_high_asd.txt"))

@@ -52,3 +52,64 @@ def test_bilby_result_merge_combines_evidences(tmp_path):
     assert merged.log_evidence == pytest.approx(logsumexp(pooled) - np.log(pooled.size), abs=1e-10)
     assert merged.log_evidence == pytest.approx(logsumexp([r.log_evidence for r in results]) - np.log(3))
     assert len(merged.posterior) > max(len(r.posterior) for r in results)
+
+
+BILBY_DINGO_MERGE = shutil.which("bilby_dingo_merge", path=os.path.dirname(sys.executable)) or "bilby_dingo_merge"
+
+
+def test_bilby_dingo_merge_pools_the_draws(tmp_path):
+    """Unequal runs (2,000 and 6,000 draws): the pooled estimate weighs each draw alike, where bilby's
+    average of the evidences would weigh the small run's draws three times as much."""
+    from bilby_dingo.importance_sampling.merge import merge_results
+
+    results = [run_and_save(tmp_path, "run_par0", "hdf5", seed=1, num_samples=2000),
+               run_and_save(tmp_path, "run_par1", "hdf5", seed=2, num_samples=6000)]
+    pooled = np.concatenate([r.nested_samples["log_weights"].to_numpy() for r in results])
+    merged = merge_results(results, seed=0)
+    assert merged.log_evidence == pytest.approx(logsumexp(pooled) - np.log(8000), abs=1e-10)
+    assert merged.log_evidence == pytest.approx(np.log(1 / 400), abs=3 * merged.log_evidence_err)
+    meta = merged.meta_data["dingo"]
+    assert meta["num_proposals"] == 8000 and meta["sampling_seeds"] == [1, 2]
+    assert meta["n_eff"] == pytest.approx(np.exp(2 * logsumexp(pooled) - logsumexp(2 * pooled)))
+    assert merged.nested_samples["weights"].sum() == pytest.approx(1.0)
+    # Each posterior row of run k survives with probability max_k w / max w (≤ 1): never more rows than the runs had.
+    assert 0 < len(merged.posterior) <= sum(len(r.posterior) for r in results)
+    assert merged.label == "run_merged"
+
+    subprocess.run([BILBY_DINGO_MERGE, *(str(tmp_path / f"run_par{i}_result.hdf5") for i in (0, 1)), "--outdir",
+                    str(tmp_path / "out"), "--seed", "0"], check=True, capture_output=True)
+    from_file = bilby.read_in_result(str(tmp_path / "out" / "run_merged_result.hdf5"))
+    assert from_file.log_evidence == pytest.approx(merged.log_evidence)
+    assert len(from_file.posterior) == len(merged.posterior)
+
+
+def test_merging_rejection_sampled_runs_matches_pooled_rejection_sampling():
+    """The thinning makes every draw's survival probability w / max w over the pooled draws."""
+    from bilby_dingo.importance_sampling.merge import merge_results
+
+    rng = np.random.default_rng(4)
+    runs = []
+    for scale in [1.0, 0.2]:  # the second run's largest weight is 5 times smaller
+        log_w = np.log(rng.uniform(0, scale, 200))
+        result = bilby.core.result.Result(label="par", sampler="dingo", search_parameter_keys=["x"],
+                                          log_noise_evidence=0.0)
+        result.nested_samples = pd.DataFrame(dict(x=np.arange(200.0), log_weights=log_w))
+        result.posterior = pd.DataFrame(dict(x=np.arange(200.0)))  # as if every draw had been kept
+        result.log_evidence = logsumexp(log_w) - np.log(200)
+        result.meta_data = dict(dingo={})
+        result.num_likelihood_evaluations = 200
+        runs.append(result)
+    kept_second = [np.mean(merge_results(runs, seed=s).posterior.index >= 200) for s in range(200)]
+    # Second run's rows survive with probability max_2 w / max w; the first run's always.
+    max_ratio = np.exp(runs[1].nested_samples["log_weights"].max() - runs[0].nested_samples["log_weights"].max())
+    expected_fraction = 200 * max_ratio / (200 + 200 * max_ratio)
+    assert np.mean(kept_second) == pytest.approx(expected_fraction, rel=0.05)
+
+
+def test_merge_refuses_results_of_other_analyses(tmp_path):
+    from bilby_dingo.importance_sampling.merge import MergeError, merge_results
+
+    first = run_and_save(tmp_path, "a", "hdf5", num_samples=500)
+    other = bilby.core.result.Result(label="b", sampler="dynesty", search_parameter_keys=["x", "y"])
+    with pytest.raises(MergeError, match="sampled with 'dynesty', not dingo"):
+        merge_results([first, other])

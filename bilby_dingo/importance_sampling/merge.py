@@ -1,0 +1,157 @@
+"""Pool several importance-sampled runs of one analysis into one exact result.
+
+bilby_pipe's ``n-parallel`` runs N analyses with seeds s, s+1, ... and merges them with
+``bilby_result --merge``, which averages the evidences (unbiased, and identical to the pooled
+estimate when every run made the same number of draws) but drops the weighted draws, keeps the
+first run's ``meta_data`` and thins each posterior by its run's evidence. For an importance sampler
+the exact merge pools the draws:
+
+- log Z = logsumexp(all log w) − log(Σ N_k), and n_eff, ε, σ from the pooled weights;
+- the posterior: run k kept draw i with probability w_i / max_k w (rejection sampling); keeping
+  each of those rows again with probability max_k w / max w gives every draw of every run the
+  probability w_i / max w, exactly what rejection sampling of the pooled draws does. The rows keep
+  the columns bilby's conversion function added.
+
+``bilby_dingo_merge`` does this from the command line.
+"""
+
+import argparse
+import copy
+import logging
+import os
+import re
+
+import bilby
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from ..utils import atomic_path
+from .statistics import efficiency_warning_message, summarize
+
+logger = logging.getLogger(f"bilby.{__name__}")
+
+
+class MergeError(ValueError):
+    """Results that cannot be pooled into one analysis."""
+
+
+def _check_mergeable(results):
+    if len(results) < 1:
+        raise MergeError("No results to merge.")
+    for result in results:
+        if result.sampler != "dingo":
+            raise MergeError(f"{result.label} was sampled with {result.sampler!r}, not dingo; merge it with "
+                             f"bilby_result --merge instead.")
+        if result._nested_samples is None or "log_weights" not in result.nested_samples:
+            raise MergeError(f"{result.label} has no weighted draws (nested_samples with log_weights): it is not an "
+                             f"unmerged dingo result.")
+    keys = results[0].search_parameter_keys
+    for result in results[1:]:
+        if result.search_parameter_keys != keys:
+            raise MergeError(f"{result.label} samples {result.search_parameter_keys}, {results[0].label} samples {keys}: "
+                             f"not the same analysis.")
+        if not np.isclose(result.log_noise_evidence, results[0].log_noise_evidence, rtol=0, atol=1e-6, equal_nan=True):
+            raise MergeError(f"{result.label} and {results[0].label} have different noise evidences: they analysed "
+                             f"different data.")
+
+
+def _evidence_offset(result):
+    """What bilby added to the sampler's evidence (the noise evidence when use_ratio was on)."""
+    return result.log_evidence - summarize(result.nested_samples["log_weights"].to_numpy()).log_evidence
+
+
+def merge_results(results, seed=None):
+    """One :class:`bilby.core.result.Result` pooling the draws of dingo ``results`` of one analysis.
+
+    Parameters
+    ----------
+    results: list of bilby.core.result.Result
+        Unmerged dingo results (with their weighted draws in ``nested_samples``).
+    seed: int, optional
+        Seed of the thinning step that makes the merged posterior.
+    """
+    results = list(results)
+    _check_mergeable(results)
+    rng = np.random.default_rng(seed)
+    offsets = [_evidence_offset(result) for result in results]
+    if not np.allclose(offsets, offsets[0], rtol=0, atol=1e-6):
+        raise MergeError("The results mix likelihood ratios and full likelihoods (bilby's use_ratio differs).")
+
+    log_w_per_run = [result.nested_samples["log_weights"].to_numpy() for result in results]
+    pooled = np.concatenate(log_w_per_run)
+    summary = summarize(pooled)
+    overall_max = np.max(pooled)
+    posteriors = []
+    for result, log_w in zip(results, log_w_per_run):
+        if not np.any(np.isfinite(log_w)):
+            continue
+        keep = rng.uniform(size=len(result.posterior)) < np.exp(np.max(log_w) - overall_max)
+        posteriors.append(result.posterior[keep])
+
+    merged = copy.copy(results[0])  # priors, injection, data meta_data, labels: the same for every run
+    # bilby_pipe labels its parallel runs LABEL_par0, LABEL_par1, ...
+    merged.label = re.sub(r"_par\d+$", "", results[0].label or "dingo") + "_merged"
+    merged.sampler_kwargs = dict(results[0].sampler_kwargs or {}, sampling_seed=None)
+    nested = pd.concat([result.nested_samples for result in results], ignore_index=True)
+    nested["weights"] = np.exp(pooled - logsumexp(pooled)) if np.any(np.isfinite(pooled)) else 0.0
+    merged.nested_samples = nested
+    merged.posterior = pd.concat(posteriors, ignore_index=True) if posteriors else results[0].posterior.iloc[:0]
+    merged.log_evidence = summary.log_evidence + offsets[0]
+    merged.log_evidence_err = summary.log_evidence_std
+    merged.log_bayes_factor = merged.log_evidence - merged.log_noise_evidence
+    merged.num_likelihood_evaluations = int(sum(result.num_likelihood_evaluations or 0 for result in results))
+    times = [result.sampling_time for result in results if result.sampling_time is not None]
+    merged.sampling_time = sum(times[1:], times[0]) if times else None
+
+    metas = [result.meta_data["dingo"] for result in results]
+    threshold = float(merged.sampler_kwargs.get("efficiency_warning") or 0.01)
+    merged.meta_data = dict(merged.meta_data)
+    merged.meta_data["dingo"] = dict(
+        metas[0],
+        sampling_seed=None,
+        merged_from=[result.label for result in results],
+        sampling_seeds=[meta.get("sampling_seed") for meta in metas],
+        num_proposals=int(summary.num_draws),
+        num_batches=int(sum(meta.get("num_batches", 0) for meta in metas)),
+        n_eff=summary.n_eff,
+        sample_efficiency=summary.sample_efficiency,
+        log_evidence_std=summary.log_evidence_std,
+        num_zero_weight=summary.num_zero_weight,
+        num_outside_prior=int(sum(meta.get("num_outside_prior", 0) for meta in metas)),
+        num_nonfinite_likelihood=int(sum(meta.get("num_nonfinite_likelihood", 0) for meta in metas)),
+        num_posterior_samples=int(len(merged.posterior)),
+        proposal_time=float(sum(meta.get("proposal_time", 0.0) for meta in metas)),
+        likelihood_time=float(sum(meta.get("likelihood_time", 0.0) for meta in metas)),
+        efficiency_warning=efficiency_warning_message(summary, threshold),
+    )
+    logger.info(f"Merged {len(results)} dingo runs: {summary.num_draws} draws, n_eff {summary.n_eff:.1f}, "
+                f"log Z {merged.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "
+                f"{len(merged.posterior)} posterior samples")
+    return merged
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="bilby_dingo_merge",
+        description="Pool the weighted draws of several dingo runs of one analysis (e.g. bilby_pipe's n-parallel "
+                    "par0, par1, ... results) into one exact result.")
+    parser.add_argument("results", nargs="+", help="unmerged dingo result files")
+    parser.add_argument("--outdir", default=None, help="output directory (default: the first result's)")
+    parser.add_argument("--label", default=None, help="output label (default: the first result's label without _parN, + _merged)")
+    parser.add_argument("--extension", default="hdf5", choices=["hdf5", "json", "pkl"])
+    parser.add_argument("--seed", type=int, default=None, help="seed of the posterior thinning")
+    args = parser.parse_args(argv)
+    bilby.core.utils.setup_logger(log_level="INFO")
+    try:
+        merged = merge_results([bilby.read_in_result(path) for path in args.results], seed=args.seed)
+    except MergeError as error:
+        parser.exit(2, f"bilby_dingo_merge: error: {error}\n")
+    merged.outdir = args.outdir or merged.outdir
+    merged.label = args.label or merged.label
+    path = os.path.join(merged.outdir, f"{merged.label}_result.{args.extension}")
+    os.makedirs(merged.outdir, exist_ok=True)
+    with atomic_path(path, suffix=f".{args.extension}") as temporary:
+        merged.save_to_file(filename=temporary, extension=args.extension, overwrite=True)
+    print(path)
+    return 0
