@@ -160,7 +160,8 @@ class Dingo(Sampler):
         seed = self.settings.sampling_seed
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
-        return DrawStore(self.search_parameter_keys, fingerprint, seed)
+        return DrawStore(self.search_parameter_keys, fingerprint, seed,
+                         auxiliary_keys=list(getattr(self.proposal, "auxiliary_keys", [])))
 
     def write_current_state(self):
         """Save the draws evaluated so far (bilby calls this on SIGTERM/SIGINT before exiting)."""
@@ -214,6 +215,12 @@ class Dingo(Sampler):
         nested["log_likelihood"] = store.log_likelihood
         nested["log_prior"] = store.log_prior
         nested["log_prob"] = store.log_proposal
+        if store.auxiliary_keys:
+            # Extended-space proposals (GNPE): their auxiliary draws and target term, so that the
+            # weights can be recomputed from the file: log w = log L + log π + log_auxiliary_target − log q.
+            for i, key in enumerate(store.auxiliary_keys):
+                nested[key] = store.auxiliary[:, i]
+            nested["log_auxiliary_target"] = store.log_auxiliary
         result.nested_samples = nested
         result.log_evidence = summary.log_evidence
         result.log_evidence_err = summary.log_evidence_std

@@ -8,7 +8,8 @@ import numpy as np
 from ..utils import atomic_path
 from .statistics import log_weights
 
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2
+ARRAYS = ("theta", "log_proposal", "log_prior", "log_likelihood", "log_auxiliary", "auxiliary")
 
 
 class CheckpointError(RuntimeError):
@@ -27,6 +28,11 @@ class DrawStore:
     parameter_keys: list of str
     theta: numpy.ndarray, shape (N, D)
     log_proposal, log_prior, log_likelihood: numpy.ndarray, shape (N,)
+    log_auxiliary: numpy.ndarray, shape (N,)
+        Extra term of an extended-space target (0 for plain proposals): e.g. GNPE's kernel
+        log κ(t̂ − t(θ)). −inf gives the draw zero weight without a likelihood call.
+    auxiliary_keys: list of str; auxiliary: numpy.ndarray, shape (N, A)
+        Auxiliary variables a proposal drew with θ (e.g. GNPE's time proxies), kept with the draws.
     fingerprint: str
         Identifies the analysis (parameters, proposal); a checkpoint is resumed only by its own.
     seed: int
@@ -42,6 +48,9 @@ class DrawStore:
     log_proposal: np.ndarray = field(default_factory=lambda: np.empty(0))
     log_prior: np.ndarray = field(default_factory=lambda: np.empty(0))
     log_likelihood: np.ndarray = field(default_factory=lambda: np.empty(0))
+    log_auxiliary: np.ndarray = field(default_factory=lambda: np.empty(0))
+    auxiliary_keys: list = field(default_factory=list)
+    auxiliary: np.ndarray = None
     num_evaluated: int = 0
     num_batches: int = 0
     rng_state: dict = None
@@ -51,6 +60,8 @@ class DrawStore:
     def __post_init__(self):
         if self.theta is None:
             self.theta = np.empty((0, len(self.parameter_keys)))
+        if self.auxiliary is None:
+            self.auxiliary = np.empty((0, len(self.auxiliary_keys)))
 
     @property
     def num_draws(self):
@@ -61,34 +72,46 @@ class DrawStore:
         """True when no draw awaits its likelihood."""
         return self.num_evaluated == self.num_draws
 
+    def needs_likelihood(self, start=0, stop=None):
+        """Mask of draws [start, stop) with a non-zero target apart from the likelihood."""
+        stop = self.num_draws if stop is None else stop
+        return np.isfinite(self.log_prior[start:stop]) & np.isfinite(self.log_auxiliary[start:stop])
+
     @property
     def num_likelihood_evaluations(self):
-        """Likelihood calls made so far: evaluated draws inside the prior."""
-        return int(np.count_nonzero(np.isfinite(self.log_prior[: self.num_evaluated])))
+        """Likelihood calls made so far: evaluated draws inside the prior (and the auxiliary support)."""
+        return int(np.count_nonzero(self.needs_likelihood(0, self.num_evaluated)))
 
     @property
     def num_nonfinite_likelihood(self):
-        evaluated = slice(0, self.num_evaluated)
-        inside = np.isfinite(self.log_prior[evaluated])
-        return int(np.count_nonzero(inside & ~np.isfinite(self.log_likelihood[evaluated])))
+        inside = self.needs_likelihood(0, self.num_evaluated)
+        return int(np.count_nonzero(inside & ~np.isfinite(self.log_likelihood[: self.num_evaluated])))
 
     def evaluated_log_weights(self):
         """log w of the final draws, shape (num_evaluated,)."""
         n = self.num_evaluated
-        return log_weights(self.log_likelihood[:n], self.log_prior[:n], self.log_proposal[:n])
+        return log_weights(self.log_likelihood[:n], self.log_prior[:n] + self.log_auxiliary[:n], self.log_proposal[:n])
 
-    def add_batch(self, theta, log_proposal, log_prior, rng_state):
+    def add_batch(self, theta, log_proposal, log_prior, rng_state, log_auxiliary=None, auxiliary=None):
         """Append a freshly drawn batch awaiting its likelihood values."""
         if not self.complete:
             raise RuntimeError("Cannot draw a new batch before the previous one is evaluated.")
+        n = len(log_proposal)
+        log_auxiliary = np.zeros(n) if log_auxiliary is None else log_auxiliary
+        auxiliary = np.empty((n, 0)) if auxiliary is None else auxiliary
+        if auxiliary.shape != (n, len(self.auxiliary_keys)):
+            raise RuntimeError(f"Auxiliary draws of shape {auxiliary.shape}; expected {(n, len(self.auxiliary_keys))}.")
         # Build the new arrays first so that an interrupt sees either the old or the new state.
         grown = (
             np.concatenate([self.theta, theta]),
             np.concatenate([self.log_proposal, log_proposal]),
             np.concatenate([self.log_prior, log_prior]),
-            np.concatenate([self.log_likelihood, np.full(len(log_proposal), np.nan)]),
+            np.concatenate([self.log_likelihood, np.full(n, np.nan)]),
+            np.concatenate([self.log_auxiliary, log_auxiliary]),
+            np.concatenate([self.auxiliary, auxiliary]),
         )
-        self.theta, self.log_proposal, self.log_prior, self.log_likelihood = grown
+        (self.theta, self.log_proposal, self.log_prior, self.log_likelihood, self.log_auxiliary,
+         self.auxiliary) = grown
         self.rng_state = rng_state
         self.num_batches += 1
 
@@ -99,6 +122,7 @@ class DrawStore:
         metadata = dict(
             format_version=CHECKPOINT_FORMAT_VERSION,
             parameter_keys=self.parameter_keys,
+            auxiliary_keys=self.auxiliary_keys,
             fingerprint=self.fingerprint,
             seed=self.seed,
             num_evaluated=self.num_evaluated,
@@ -115,6 +139,8 @@ class DrawStore:
                 log_proposal=self.log_proposal,
                 log_prior=self.log_prior,
                 log_likelihood=self.log_likelihood,
+                log_auxiliary=self.log_auxiliary,
+                auxiliary=self.auxiliary,
             )
 
     @classmethod
@@ -123,7 +149,7 @@ class DrawStore:
         try:
             with np.load(path, allow_pickle=False) as data:
                 metadata = json.loads(str(data["metadata"]))
-                arrays = {key: np.array(data[key]) for key in ("theta", "log_proposal", "log_prior", "log_likelihood")}
+                arrays = {key: np.array(data[key]) for key in ARRAYS}
         except Exception as error:
             raise CheckpointError(
                 f"Cannot read the checkpoint {path} ({error}). Delete it, or pass resume=False, to start afresh."
@@ -135,6 +161,7 @@ class DrawStore:
             )
         return cls(
             parameter_keys=metadata["parameter_keys"],
+            auxiliary_keys=metadata["auxiliary_keys"],
             fingerprint=metadata["fingerprint"],
             seed=metadata["seed"],
             num_evaluated=metadata["num_evaluated"],

@@ -112,7 +112,10 @@ class ImportanceSamplingRun:
 
     def _draw_batch(self, size):
         start = time.perf_counter()
-        samples, log_proposal = self.proposal.sample_and_log_prob(size, self.rng)
+        drawn = self.proposal.sample_and_log_prob(size, self.rng)
+        samples, log_proposal = drawn[:2]
+        # Extended-space proposals (GNPE) also return auxiliary draws and their target term.
+        extras = drawn[2] if len(drawn) > 2 else {}
         missing = [key for key in self.parameter_keys if key not in samples]
         if missing:
             raise ProposalError(
@@ -134,14 +137,20 @@ class ImportanceSamplingRun:
             self.priors.ln_prob({key: theta[:, i] for i, key in enumerate(self.parameter_keys)}, axis=0),
             dtype=float,
         ).reshape(size)
-        self.store.add_batch(theta, log_proposal, log_prior, self.rng.bit_generator.state)
+        log_auxiliary = extras.get("log_auxiliary_target")
+        if log_auxiliary is not None:
+            log_auxiliary = as_float_array(log_auxiliary, size, "log_auxiliary_target")
+        auxiliary = None
+        if self.store.auxiliary_keys:
+            auxiliary = np.column_stack([as_float_array(extras[key], size, key) for key in self.store.auxiliary_keys])
+        self.store.add_batch(theta, log_proposal, log_prior, self.rng.bit_generator.state, log_auxiliary, auxiliary)
 
     def _evaluate_pending(self):
         store = self.store
         while not store.complete:
             first = store.num_evaluated
             last = min(first + EVALUATION_CHUNK * getattr(self.evaluate_log_likelihood, "npool", 1), store.num_draws)
-            inside = first + np.flatnonzero(np.isfinite(store.log_prior[first:last]))
+            inside = first + np.flatnonzero(store.needs_likelihood(first, last))
             start = time.perf_counter()
             store.log_likelihood[inside] = self.evaluate_log_likelihood(store.theta[inside])
             store.likelihood_time += time.perf_counter() - start
