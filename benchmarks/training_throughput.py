@@ -41,9 +41,9 @@ def waveform_rate(config, approximant, count, rng_seed=0):
     return count / elapsed, (plus.nbytes + cross.nbytes) / count
 
 
-def step(model, optimizer, inputs, theta):
+def step(model, optimizer, batch):
     optimizer.zero_grad()
-    loss = model.loss(theta, inputs)
+    loss = model.loss(**batch)
     loss.backward()
     optimizer.step()
 
@@ -56,19 +56,19 @@ def training_rates(config, batches):
         model.train()
         rng = np.random.default_rng(0)
         size = config.batch_size
-        inputs, theta = trainer.simulator.simulate(trainer.train_indices[:size], rng)
-        inputs, theta = torch.from_numpy(inputs).to(trainer.device), torch.from_numpy(theta).to(trainer.device)
+        batch = trainer.simulator.simulate(trainer.train_indices[:size], rng)
+        batch = {key: torch.from_numpy(value).to(trainer.device) for key, value in batch.items()}
         for _ in range(3):  # warm-up
-            step(model, optimizer, inputs, theta)
+            step(model, optimizer, batch)
         start = time.perf_counter()
         for _ in range(batches):
-            step(model, optimizer, inputs, theta)
+            step(model, optimizer, batch)
         bare = batches * size / (time.perf_counter() - start)
 
         order = np.resize(trainer.train_indices, batches * size)
         start = time.perf_counter()
-        for inputs, theta in trainer._batches(order, rng):
-            step(model, optimizer, inputs, theta)
+        for batch in trainer._batches(order, rng):
+            step(model, optimizer, batch)
         pipeline = batches * size / (time.perf_counter() - start)
 
         start = time.perf_counter()

@@ -63,7 +63,7 @@ def read_model_file(path):
 def build_model(metadata):
     """An untrained :class:`PosteriorModel` with the architecture the metadata describes."""
     return PosteriorModel(len(metadata["inference_parameters"]), len(metadata["detectors"]), metadata["num_bins"],
-                          metadata["network"])
+                          metadata["network"], gnpe_init=bool(metadata.get("gnpe")))
 
 
 def load_model(path, device="cpu"):

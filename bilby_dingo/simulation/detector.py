@@ -121,6 +121,10 @@ class DetectorProjector:
         polarisations generated at distance d_ref.
         """
         f_plus, f_cross, shifts = self.projection_coefficients(ra, dec, geocent_time, psi)
+        return self.combine(plus, cross, f_plus, f_cross, shifts, distance_ratio)
+
+    def combine(self, plus, cross, f_plus, f_cross, shifts, distance_ratio=1.0):
+        """h_I = (F+ h+ + F× h×) · d_ref/d · exp(−2πi f Δt_I) from :meth:`projection_coefficients`."""
         ratio = np.reshape(np.asarray(distance_ratio, dtype=float), (-1, 1))
         f_plus = (f_plus * ratio).astype(np.float32)[..., None]
         f_cross = (f_cross * ratio).astype(np.float32)[..., None]

@@ -10,6 +10,7 @@ import numpy as np
 from ..proposals.prior import bilby_generator
 from .detector import DetectorProjector
 from .noise import whitening_factor
+from .time_proxies import network_parameters_from_times, shift_network_input
 from .waveforms import REFERENCE_DISTANCE
 
 EXTRINSIC_PARAMETERS = ("ra", "dec", "psi", "luminosity_distance")
@@ -53,10 +54,15 @@ class TrainingDataSimulator:
         trigger + post_trigger_duration − duration).
     psd_family: bilby_dingo.simulation.noise.PSDFamily
     inference_parameters: list of str
+    gnpe_kernel: bilby_dingo.simulation.time_proxies.UniformTimeKernel, optional
+        GNPE: each batch also carries the time proxies t̂_I = t_I + ε, the data shifted by −t̂_I, the
+        learned time Δt − t̂_1 in place of Δt, and for the initialisation network the detector times
+        t_I with the unshifted data (see :mod:`bilby_dingo.simulation.time_proxies`).
     """
 
     def __init__(self, waveform_settings, interferometers, plus, cross, intrinsic_parameters, extrinsic_priors,
-                 time_prior_width, reference_time, post_trigger_duration, psd_family, inference_parameters):
+                 time_prior_width, reference_time, post_trigger_duration, psd_family, inference_parameters,
+                 gnpe_kernel=None):
         self.settings = waveform_settings
         self.duration = waveform_settings.duration
         self.plus, self.cross = plus, cross
@@ -69,6 +75,9 @@ class TrainingDataSimulator:
         self.psd_family = psd_family
         self.reference_asd = psd_family.reference_asd()
         self.inference_parameters = list(inference_parameters)
+        self.gnpe_kernel = gnpe_kernel
+        # Data time (from the segment start) of a signal arriving at the reference (trigger) time.
+        self.trigger_offset = self.reference_time - segment_start
 
     @property
     def num_waveforms(self):
@@ -82,33 +91,71 @@ class TrainingDataSimulator:
         extrinsic["geocent_time"] = rng.uniform(-self.time_prior_width / 2, self.time_prior_width / 2, size)
         return extrinsic
 
-    def whitened_signal(self, indices, extrinsic, psd):
-        """Noise-free whitened detector strain, shape (n, n_detectors, n_bins), complex64."""
-        strain = self.projector.project(
-            self.plus[indices], self.cross[indices],
-            extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"],
-            distance_ratio=REFERENCE_DISTANCE / extrinsic["luminosity_distance"],
-        )
-        return strain * whitening_factor(psd, self.duration).astype(np.float32)
+    def whitened_signal(self, indices, extrinsic, psd, with_times=False):
+        """Noise-free whitened detector strain, shape (n, n_detectors, n_bins), complex64.
+
+        With ``with_times``, also the detector arrival times t_I relative to the reference time, (n, n_det).
+        """
+        f_plus, f_cross, shifts = self.projector.projection_coefficients(
+            extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"])
+        strain = self.projector.combine(self.plus[indices], self.cross[indices], f_plus, f_cross, shifts,
+                                        distance_ratio=REFERENCE_DISTANCE / extrinsic["luminosity_distance"])
+        whitened = strain * whitening_factor(psd, self.duration).astype(np.float32)
+        if with_times:
+            return whitened, shifts - self.trigger_offset
+        return whitened
 
     def simulate(self, indices, rng, add_noise=True):
         """One batch for the waveforms ``indices``.
 
         Returns
         -------
-        inputs: numpy.ndarray, shape (n, n_detectors, 3, n_bins), float32
-        theta: numpy.ndarray, shape (n, len(inference_parameters)), float64
+        dict of numpy arrays:
+            ``inputs`` (n, n_detectors, 3, n_bins) float32 and ``theta`` (n, len(inference_parameters));
+            for GNPE also ``proxies`` (n, n_detectors − 1), ``init_inputs`` (unshifted data) and
+            ``init_theta`` (n, n_detectors): the detector times.
         """
         indices = np.asarray(indices)
         n = len(indices)
         extrinsic = self.draw_extrinsic(n, rng)
         psd = np.exp(self.psd_family.sample_log_psd((n, len(self.projector.names)), rng))
-        whitened = self.whitened_signal(indices, extrinsic, psd)
+        whitened, times = self.whitened_signal(indices, extrinsic, psd, with_times=True)
+        noise = None
         if add_noise:
             # Unit normal in each part: bilby's noise in whitened units (see simulation.noise).
-            whitened.real += rng.standard_normal(whitened.shape, dtype=np.float32)
-            whitened.imag += rng.standard_normal(whitened.shape, dtype=np.float32)
-        return network_input(whitened, psd, self.reference_asd), self.theta(indices, extrinsic)
+            noise = np.empty(whitened.shape, dtype=np.complex64)
+            noise.real = rng.standard_normal(whitened.shape, dtype=np.float32)
+            noise.imag = rng.standard_normal(whitened.shape, dtype=np.float32)
+        theta = self.theta(indices, extrinsic)
+        if self.gnpe_kernel is None:
+            return dict(inputs=network_input(whitened + noise if add_noise else whitened, psd, self.reference_asd),
+                        theta=theta)
+        proxies = times + self.gnpe_kernel.sample(n, rng)
+        learned_time, relative_proxies = network_parameters_from_times(extrinsic["geocent_time"], proxies)
+        theta[:, self.inference_parameters.index("geocent_time")] = learned_time
+        # White Gaussian noise is unchanged in distribution by a time shift: shift the signal, add the noise.
+        signal_inputs = network_input(whitened, psd, self.reference_asd)
+        shifted = shift_network_input(signal_inputs, self.projector.frequencies, proxies)
+        init_inputs = signal_inputs
+        if add_noise:
+            for inputs in (shifted, init_inputs):
+                inputs[:, :, 0] += noise.real
+                inputs[:, :, 1] += noise.imag
+        return dict(inputs=shifted, theta=theta, proxies=relative_proxies, init_inputs=init_inputs, init_theta=times)
+
+    def standardisation_sample(self, indices, rng):
+        """What :meth:`simulate` returns, without the data: θ (and GNPE's proxies and times), cheaply."""
+        extrinsic = self.draw_extrinsic(len(indices), rng)
+        theta = self.theta(indices, extrinsic)
+        if self.gnpe_kernel is None:
+            return dict(theta=theta)
+        _, _, shifts = self.projector.projection_coefficients(
+            extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"])
+        times = shifts - self.trigger_offset
+        proxies = times + self.gnpe_kernel.sample(len(indices), rng)
+        learned_time, relative_proxies = network_parameters_from_times(extrinsic["geocent_time"], proxies)
+        theta[:, self.inference_parameters.index("geocent_time")] = learned_time
+        return dict(theta=theta, proxies=relative_proxies, init_theta=times)
 
     def theta(self, indices, extrinsic):
         """Inference parameters of waveforms ``indices`` with ``extrinsic`` values, shape (n, D)."""

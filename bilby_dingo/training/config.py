@@ -49,6 +49,11 @@ KEYS = [
     Key("inference-parameters", "list", None,
         "Parameters the flow learns (default: every non-fixed prior parameter and geocent_time). "
         "Parameters bilby's likelihood marginalises need not be learned."),
+    Key("gnpe-time-kernel", "float", None,
+        "GNPE: half-width in s of the uniform kernel of the per-detector time proxies (DINGO: 0.001). The "
+        "network sees each detector's data shifted by its proxy and learns geocent_time relative to the first "
+        "detector's proxy; an initialisation network q_init(t_I | d) is trained with it, in the same file. "
+        "Needs geocent_time among the inference parameters and ra, dec learned or fixed. Default: no GNPE."),
     Key("psd-family", "list", ["aLIGO_early", "aLIGO_mid", "aLIGO_late", "aLIGO_O4_high"],
         "PSDs the model serves: bilby curve names (e.g. aLIGO_O4_high) or two-column files "
         "(a file whose name contains 'asd' holds an ASD)."),
@@ -149,6 +154,7 @@ class TrainingConfig:
     post_trigger_duration: float
     reference_time: float
     inference_parameters: list
+    gnpe_time_kernel: float
     psd_family: list
     psd_perturbation_sigma: float
     psd_perturbation_nodes: int
@@ -320,8 +326,27 @@ class TrainingConfig:
                 f"The prior lacks parameter(s) the waveform model {self.frequency_domain_source_model} needs: "
                 f"{lacking}. Add them (fixed values are fine, e.g. 'a_1 = 0'), or use aligned spins chi_1, chi_2.")
         allowed = self.sampled_parameters(priors) + ["geocent_time"]
-        unknown = [key for key in self.resolved_inference_parameters(priors) if key not in allowed]
+        learned = self.resolved_inference_parameters(priors)
+        unknown = [key for key in learned if key not in allowed]
         if unknown:
             raise ConfigError(
                 f"inference-parameters {unknown} are not sampled in the prior; choose from {allowed}.")
+        if self.gnpe_time_kernel is not None:
+            self._validate_gnpe(priors, learned)
         return priors
+
+    def _validate_gnpe(self, priors, learned):
+        width = self.gnpe_time_kernel
+        if not width > 0:
+            raise ConfigError(f"gnpe-time-kernel must be a positive half-width in s (DINGO: 0.001), got {width}.")
+        if width >= self.deltaT / 2:
+            raise ConfigError(
+                f"gnpe-time-kernel ±{width:g} s is as wide as the time prior (deltaT / 2 = {self.deltaT / 2:g} s): "
+                f"the proxies would carry no information. Use a kernel of about a millisecond (0.001).")
+        if "geocent_time" not in learned:
+            raise ConfigError("GNPE (gnpe-time-kernel) needs geocent_time among the inference-parameters.")
+        unusable = [key for key in ("ra", "dec") if key not in learned and not priors[key].is_fixed]
+        if unusable:
+            raise ConfigError(
+                f"GNPE needs the sky position to compute detector times: learn {unusable} (add them to "
+                f"inference-parameters) or fix them in the prior.")

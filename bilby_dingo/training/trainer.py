@@ -22,6 +22,7 @@ from ..network.embedding import svd_basis
 from ..network.model_file import ModelFileError, atomic_torch_save, build_model, save_model
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
+from ..simulation.time_proxies import UniformTimeKernel
 from ..utils import atomic_path
 from .waveform_dataset import (
     generate_waveform_dataset,
@@ -87,9 +88,13 @@ class Trainer:
         settings = config.waveform_settings()
         self.psd_family = PSDFamily(config.psd_family, settings.frequencies(), config.psd_perturbation_sigma,
                                     config.psd_perturbation_nodes, config.psd_scale_range)
+        kernel = None
+        if config.gnpe_time_kernel is not None:
+            kernel = UniformTimeKernel(config.gnpe_time_kernel, len(config.detectors))
         self.simulator = TrainingDataSimulator(
             settings, config.interferometers(), plus, cross, parameters, self.priors, config.deltaT,
-            config.reference_time, config.post_trigger_duration, self.psd_family, self.inference_parameters)
+            config.reference_time, config.post_trigger_duration, self.psd_family, self.inference_parameters,
+            gnpe_kernel=kernel)
         order = np.random.default_rng([config.seed, 2]).permutation(config.num_waveforms)
         num_validation = max(1, int(round(config.validation_fraction * config.num_waveforms)))
         self.validation_indices, self.train_indices = order[:num_validation], order[num_validation:]
@@ -108,12 +113,20 @@ class Trainer:
     def _initialise_model(self):
         """Standardisation from prior draws; SVD basis from whitened noise-free training waveforms."""
         rng = np.random.default_rng([self.config.seed, 3])
-        sample = rng.choice(self.train_indices, size=20000)
-        theta = self.simulator.theta(sample, self.simulator.draw_extrinsic(len(sample), rng))
-        std = theta.std(axis=0)
-        std[std == 0] = 1.0
-        self.model.set_standardisation(theta.mean(axis=0), std)
+        sample = self.simulator.standardisation_sample(rng.choice(self.train_indices, size=20000), rng)
+
+        def mean_and_std(values):
+            std = values.std(axis=0)
+            std[std == 0] = 1.0
+            return values.mean(axis=0), std
+
+        gnpe = self.model.gnpe_init is not None
+        proxies = mean_and_std(sample["proxies"]) if gnpe else (None, None)
+        self.model.set_standardisation(*mean_and_std(sample["theta"]), *proxies)
         self.model.reference_asd.copy_(torch.as_tensor(self.simulator.reference_asd))
+        if gnpe:
+            self.model.gnpe_init.set_standardisation(*mean_and_std(sample["init_theta"]))
+            self.model.gnpe_init.reference_asd.copy_(torch.as_tensor(self.simulator.reference_asd))
 
         count = min(self.config.svd_num_waveforms, len(self.train_indices))
         indices = self.train_indices[:count]
@@ -123,7 +136,10 @@ class Trainer:
         basis = svd_basis(whitened.reshape(-1, whitened.shape[-1]), self.config.svd_size)
         if basis.shape[1] < self.config.svd_size:
             basis = np.pad(basis, ((0, 0), (0, self.config.svd_size - basis.shape[1])))
+        # GNPE's shifted data keep the waveforms' shape (only a sub-ms shift): one basis serves both networks.
         self.model.embedding.initialise_from_svd(basis)
+        if gnpe:
+            self.model.gnpe_init.embedding.initialise_from_svd(basis)
 
     def metadata(self, num_bins=None):
         config = self.config
@@ -150,13 +166,26 @@ class Trainer:
                             scale_range=list(config.psd_scale_range)),
             network=config.network_settings(),
             num_bins=num_bins if num_bins is not None else int(self.model.reference_asd.shape[0]),
-            gnpe=None,
+            gnpe=self._gnpe_metadata(),
             training=dict(config=config.to_dict(), epochs_trained=len(self.history),
                           best_validation_loss=float(self.best_validation_loss),
                           waveform_generation_time_s=float(self.waveform_generation_time),
                           training_time_s=float(sum(row["epoch_time_s"] for row in self.history)),
                           device=self.device),
         )
+
+    def _gnpe_metadata(self):
+        """GNPE's settings for the model file (None without GNPE); numbers only, no prior strings."""
+        config = self.config
+        if config.gnpe_time_kernel is None:
+            return None
+        fixed_sky = {key: float(self.priors[key].peak) for key in ("ra", "dec")
+                     if key not in self.inference_parameters and self.priors[key].is_fixed}
+        return dict(kernel="uniform", kernel_half_width=float(config.gnpe_time_kernel),
+                    proxy_parameters=[f"{name}_time_proxy" for name in config.detectors],
+                    init_parameters=[f"{name}_time" for name in config.detectors],
+                    learned_time="geocent_time minus the first detector's proxy",
+                    fixed_sky=fixed_sky)
 
     # --- checkpoints -------------------------------------------------------------------------------
 
@@ -196,17 +225,17 @@ class Trainer:
             for start in range(0, len(indices), size):
                 yield self.simulator.simulate(indices[start:start + size], rng)
 
-        for inputs, theta in prefetch(simulate()):
-            yield torch.from_numpy(inputs).to(self.device), torch.from_numpy(theta).to(self.device)
+        for batch in prefetch(simulate()):
+            yield {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
 
     def validation_loss(self):
         self.model.eval()
         rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM])
         total, count = 0.0, 0
         with torch.no_grad():
-            for inputs, theta in self._batches(self.validation_indices, rng):
-                total += self.model.loss(theta, inputs).item() * len(theta)
-                count += len(theta)
+            for batch in self._batches(self.validation_indices, rng):
+                total += self.model.loss(**batch).item() * len(batch["theta"])
+                count += len(batch["theta"])
         return total / count
 
     def train_epoch(self, epoch):
@@ -222,17 +251,18 @@ class Trainer:
             while True:
                 tick = time.perf_counter()
                 try:
-                    inputs, theta = next(batches)
+                    batch = next(batches)
                 except StopIteration:
                     break
                 data_wait += time.perf_counter() - tick
                 self.optimizer.zero_grad()
-                loss = self.model.loss(theta, inputs)
+                loss = self.model.loss(**batch)
                 loss.backward()
                 self.optimizer.step()
-                total += loss.item() * len(theta)
-                count += len(theta)
-                bar.update(len(theta))
+                size = len(batch["theta"])
+                total += loss.item() * size
+                count += size
+                bar.update(size)
                 bar.set_postfix(loss=f"{total / count:.3f}", samples_per_s=f"{count / (time.perf_counter() - start):.0f}")
         elapsed = time.perf_counter() - start
         return total / count, elapsed, data_wait

@@ -77,8 +77,8 @@ def test_whitened_noise_has_bilby_normalisation():
     """Whitened noise is standard normal in each part, and bilby's own noise whitens to the same."""
     simulator = make_simulator()
     rng = np.random.default_rng(3)
-    inputs, _ = simulator.simulate(np.zeros(200, dtype=int), rng, add_noise=True)
-    noise_free, _ = simulator.simulate(np.zeros(200, dtype=int), np.random.default_rng(3), add_noise=False)
+    inputs = simulator.simulate(np.zeros(200, dtype=int), rng, add_noise=True)["inputs"]
+    noise_free = simulator.simulate(np.zeros(200, dtype=int), np.random.default_rng(3), add_noise=False)["inputs"]
     noise = (inputs - noise_free)[:, :, :2]
     assert noise.mean() == pytest.approx(0, abs=0.01)
     assert noise.std() == pytest.approx(1, abs=0.01)
@@ -102,7 +102,7 @@ def test_whitened_noise_has_bilby_normalisation():
 
 def test_theta_columns_follow_the_inference_parameters():
     simulator = make_simulator(inference=("chirp_mass", "geocent_time", "luminosity_distance"))
-    _, theta = simulator.simulate(np.array([2, 0]), np.random.default_rng(0))
+    theta = simulator.simulate(np.array([2, 0]), np.random.default_rng(0))["theta"]
     assert theta.shape == (2, 3)
     np.testing.assert_array_equal(theta[:, 0], [35.0, 25.0])
     assert np.all(np.abs(theta[:, 1]) <= 0.1) and np.all(theta[:, 2] >= 300)
