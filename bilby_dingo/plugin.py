@@ -118,12 +118,13 @@ class Dingo(Sampler):
         if isinstance(proposal, str) and proposal.lower() == "prior":
             proposal = PriorProposal(self.priors, self.search_parameter_keys)
         elif isinstance(proposal, str) and proposal.lower() == "network":
-            from .proposals.network import NetworkProposal
+            from .proposals.network import network_proposal
 
-            proposal = NetworkProposal(
+            proposal = network_proposal(
                 self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,
                 device=self.settings.device, allow_waveform_mismatch=self.settings.allow_waveform_mismatch,
-                seed=self.settings.sampling_seed or 0,
+                seed=self.settings.sampling_seed or 0, gnpe_iterations=self.settings.gnpe_iterations,
+                gnpe_chains=self.settings.gnpe_chains,
             )
         elif not isinstance(proposal, Proposal):
             raise ProposalError(

@@ -49,6 +49,9 @@ class DingoSettings:
         Sample efficiency below which the result is flagged as unreliable.
     diagnostic_plots:
         Write the weight, log-probability and corner plots next to the result.
+    gnpe_iterations, gnpe_chains:
+        For a GNPE model: Gibbs iterations (DINGO: 30) and parallel chains whose final time proxies
+        the proxy density is fitted to.
     pool:
         A user-supplied multiprocessing pool (bilby's convention).
     """
@@ -66,6 +69,8 @@ class DingoSettings:
     sampling_seed: int = None
     efficiency_warning: float = 0.01
     diagnostic_plots: bool = True
+    gnpe_iterations: int = 30
+    gnpe_chains: int = 5000
     pool: object = None
 
     @classmethod
@@ -88,6 +93,14 @@ class DingoSettings:
             values[key] = _positive_int(key, values.get(key))
         if values.get("batch_size") is None:
             values.pop("batch_size", None)
+        for key in ("gnpe_iterations", "gnpe_chains"):
+            if key in values:
+                number = _int(key, values[key]) if values[key] is not None else None
+                if number is None or number < 1:
+                    raise ValueError(
+                        f"{key}={values[key]!r}: GNPE needs at least one Gibbs iteration and one chain (DINGO uses "
+                        f"30 iterations; the defaults are 30 and 5000).")
+                values[key] = number
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
         if "resume" in values:

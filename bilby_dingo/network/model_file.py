@@ -71,6 +71,10 @@ def load_model(path, device="cpu"):
     payload = read_model_file(path)
     metadata = payload["metadata"]
     model = build_model(metadata)
+    if metadata.get("gnpe") and not any(key.startswith("gnpe_init.") for key in payload["state_dict"]):
+        raise ModelFileError(
+            f"{path} is a GNPE model without its initialisation network q_init(t_I | d). Retrain it with "
+            f"bilby_dingo_train (the initialisation network is trained in the same run and saved in the same file).")
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

@@ -73,6 +73,7 @@ class NetworkProposal(Proposal):
                     f"drawn independently. Train a model that learns {key}, or fix it in the prior.")
         self.priors = priors
         self.parameter_keys = search
+        self._prepare(likelihood, seed)
         self._auxiliary_density = self._fit_auxiliary_density(seed) if self.auxiliary else None
         if self.from_prior:
             logger.info(f"Not learned by the model, drawn from the prior: {self.from_prior}")
@@ -85,12 +86,19 @@ class NetworkProposal(Proposal):
 
     # --- the network ---------------------------------------------------------------------------------
 
-    def sample_network(self, n, seed):
-        """Physical parameter draws of the network, mapped to the event, and their log q."""
+    def _prepare(self, likelihood, seed):
+        """Work before the first draw (GNPE: the Gibbs chains and the proxy density)."""
+
+    def draw_network(self, n, seed):
+        """θ ~ q(θ | d) in the network's parameters and frame: (θ of shape (n, D), log q, auxiliary dict)."""
         with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(seed)
             theta, log_prob = self.model.sample_and_log_prob(self.inputs, n)
-        theta, log_prob = theta.cpu().numpy(), log_prob.cpu().numpy()
+        return theta.cpu().numpy(), log_prob.cpu().numpy(), {}
+
+    def to_event(self, theta):
+        """Network-frame θ (n, D) as bilby parameters of this event: time from the trigger, ra at its sidereal time."""
+        n = len(theta)
         samples = {key: theta[:, i] for i, key in enumerate(self.metadata["inference_parameters"])}
         offset = samples.pop("geocent_time", None)
         if offset is None:
@@ -99,10 +107,15 @@ class NetworkProposal(Proposal):
             samples["ra"] = ra_at_event_time(samples["ra"], self.metadata["reference_time"] + offset,
                                              self.event.trigger_time + offset)
         samples["geocent_time"] = self.event.trigger_time + offset
-        return samples, log_prob
+        return samples
+
+    def sample_network(self, n, seed):
+        """Physical parameter draws of the network, mapped to the event, their log q and auxiliary draws."""
+        theta, log_prob, auxiliary = self.draw_network(n, seed)
+        return self.to_event(theta), log_prob, auxiliary
 
     def _fit_auxiliary_density(self, seed):
-        samples, _ = self.sample_network(PILOT_DRAWS, seed=seed + 7919)
+        samples, _, _ = self.sample_network(PILOT_DRAWS, seed=seed + 7919)
         values = np.column_stack([samples[key] for key in self.auxiliary])
         covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(len(self.auxiliary))
         return stats.multivariate_t(values.mean(axis=0), covariance, df=5)
@@ -110,7 +123,7 @@ class NetworkProposal(Proposal):
     # --- the Proposal interface ----------------------------------------------------------------------
 
     def sample_and_log_prob(self, n, rng):
-        samples, log_prob = self.sample_network(n, seed=int(rng.integers(2**62)))
+        samples, log_prob, auxiliary = self.sample_network(n, seed=int(rng.integers(2**62)))
         if self.auxiliary:
             values = np.column_stack([samples[key] for key in self.auxiliary])
             log_prob = log_prob - np.atleast_1d(self._auxiliary_density.logpdf(values))
@@ -119,4 +132,27 @@ class NetworkProposal(Proposal):
                 for key in self.from_prior:
                     samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
                     log_prob = log_prob + self.priors[key].ln_prob(samples[key])
-        return {key: samples[key] for key in self.parameter_keys}, log_prob
+        samples = {key: samples[key] for key in self.parameter_keys}
+        if not auxiliary:
+            return samples, log_prob
+        return samples, log_prob, self.auxiliary_target(samples, auxiliary)
+
+    def auxiliary_target(self, samples, auxiliary):
+        """Extras for an extended-space target (GNPE); plain networks have none."""
+        return auxiliary
+
+
+def network_proposal(model_path, likelihood, priors, search_parameter_keys, device="cpu", loaded_model=None,
+                     gnpe_iterations=30, gnpe_chains=5000, **kwargs):
+    """The proposal for a model file: :class:`NetworkProposal`, or GNPE's when the model was trained with GNPE."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded_model = loaded_model or load_model(model_path, device=device)
+    if loaded_model[1].get("gnpe"):
+        from .gnpe import GNPEProposal
+
+        return GNPEProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
+                            loaded_model=loaded_model, gnpe_iterations=gnpe_iterations, gnpe_chains=gnpe_chains,
+                            **kwargs)
+    return NetworkProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
+                           loaded_model=loaded_model, **kwargs)

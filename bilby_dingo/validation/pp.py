@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..network.model_file import load_model
-from ..proposals.network import NetworkProposal
+from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
@@ -94,9 +94,9 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     for index in range(num_injections):
         psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
         likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry)
-        proposal = NetworkProposal(model_path, likelihood, analysis, keys, device=device, loaded_model=loaded,
-                                   seed=seed + index)
-        draws, _ = proposal.sample_and_log_prob(min(num_samples, 5000), rng)
+        proposal = network_proposal(model_path, likelihood, analysis, keys, device=device, loaded_model=loaded,
+                                    seed=seed + index)
+        draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
         network_results.append(bilby.core.result.Result(
             posterior=pd.DataFrame(draws), injection_parameters=injection, search_parameter_keys=keys,
             priors=analysis))

@@ -50,7 +50,7 @@ def test_unlearned_sampled_parameter_is_drawn_from_the_prior(masses_model, tmp_p
     samples, log_q = proposal.sample_and_log_prob(2000, np.random.default_rng(0))
     assert 0 <= samples["theta_jn"].min() and samples["theta_jn"].max() <= np.pi
     # log q = network part + prior density of theta_jn, exactly
-    _, network_log_q = proposal.sample_network(2000, seed=int(np.random.default_rng(0).integers(2**62)))
+    _, network_log_q, _ = proposal.sample_network(2000, seed=int(np.random.default_rng(0).integers(2**62)))
     np.testing.assert_allclose(log_q - network_log_q, priors["theta_jn"].ln_prob(samples["theta_jn"]), rtol=1e-10)
 
 
