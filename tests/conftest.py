@@ -87,6 +87,25 @@ def masses_model(tmp_path_factory):
     return trainer.paths["model"]
 
 
+@pytest.fixture(scope="session")
+def gnpe_model(tmp_path_factory):
+    """A GNPE network for (chirp_mass, mass_ratio, geocent_time), time prior ±50 ms, kernel ±1 ms,
+    with its initialisation network; sky and the rest fixed. Trained once per session."""
+    from bilby_dingo.training.config import TrainingConfig
+    from bilby_dingo.training.trainer import Trainer
+
+    values = tiny_config_values(**{
+        "label": "gnpe", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]",
+        "deltaT": "0.1", "gnpe-time-kernel": "0.001", "num-waveforms": "3000", "epochs": "25",
+        "psd-family": "[aLIGO_O4_high]", "psd-scale-range": "[0.8, 1.25]", "svd-size": "16", "embedding-hidden": "64",
+        "context-dim": "16", "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
+    })
+    trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp("gnpe_model")))
+    trainer.prepare()
+    trainer.train()
+    return trainer.paths["model"]
+
+
 def gw_injection_likelihood(seed=11, approximant="IMRPhenomD", detectors=("H1", "L1"), duration=4.0,
                             sampling_frequency=256.0, maximum_frequency=100.0, priors=None, **likelihood_kwargs):
     """Gaussian-noise injection of GW_INJECTION and bilby's GravitationalWaveTransient, plus priors

@@ -88,18 +88,23 @@ class DetectorProjector:
 
     def projection_coefficients(self, ra, dec, geocent_time, psi):
         """F+, F× and the time shift t − t_start of each detector, each of shape (n, n_detectors)."""
+        return self.projection_coefficients_and_delays(ra, dec, geocent_time, psi)[:3]
+
+    def projection_coefficients_and_delays(self, ra, dec, geocent_time, psi):
+        """As :meth:`projection_coefficients`, plus each detector's delay from the geocentre (n, n_detectors)."""
         geocent_time = np.asarray(geocent_time, dtype=float)
         # Sidereal time once per batch, shared by every detector (it dominates the geometry cost).
         gmst = greenwich_mean_sidereal_time(geocent_time)
-        f_plus, f_cross, shifts = [], [], []
+        f_plus, f_cross, delays = [], [], []
         for tensor, vertex in zip(self.detector_tensors, self.vertices):
             fp, fc = antenna_patterns(tensor, ra, dec, geocent_time, psi, gmst=gmst)
-            delay = time_delay_from_geocenter(vertex, ra, dec, geocent_time, gmst=gmst)
             f_plus.append(fp)
             f_cross.append(fc)
-            # As bilby: subtract the two GPS times first, then add the small delay.
-            shifts.append((geocent_time - self.segment_start) + delay)
-        return np.stack(f_plus, -1), np.stack(f_cross, -1), np.stack(shifts, -1)
+            delays.append(time_delay_from_geocenter(vertex, ra, dec, geocent_time, gmst=gmst))
+        delays = np.stack(delays, -1)
+        # As bilby: subtract the two GPS times first, then add the small delay.
+        shifts = (geocent_time - self.segment_start)[..., None] + delays
+        return np.stack(f_plus, -1), np.stack(f_cross, -1), shifts, delays
 
     def time_shift_factors(self, shifts):
         """exp(−2πi f Δt) for shifts of shape (...,), shape (..., n_bins), complex64.

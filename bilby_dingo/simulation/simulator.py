@@ -76,8 +76,6 @@ class TrainingDataSimulator:
         self.reference_asd = psd_family.reference_asd()
         self.inference_parameters = list(inference_parameters)
         self.gnpe_kernel = gnpe_kernel
-        # Data time (from the segment start) of a signal arriving at the reference (trigger) time.
-        self.trigger_offset = self.reference_time - segment_start
 
     @property
     def num_waveforms(self):
@@ -96,13 +94,14 @@ class TrainingDataSimulator:
 
         With ``with_times``, also the detector arrival times t_I relative to the reference time, (n, n_det).
         """
-        f_plus, f_cross, shifts = self.projector.projection_coefficients(
+        f_plus, f_cross, shifts, delays = self.projector.projection_coefficients_and_delays(
             extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"])
         strain = self.projector.combine(self.plus[indices], self.cross[indices], f_plus, f_cross, shifts,
                                         distance_ratio=REFERENCE_DISTANCE / extrinsic["luminosity_distance"])
         whitened = strain * whitening_factor(psd, self.duration).astype(np.float32)
         if with_times:
-            return whitened, shifts - self.trigger_offset
+            # Δt + delay directly: no cancellation of GPS-sized numbers (t_ref + Δt − t_ref loses ~1e-7 s).
+            return whitened, extrinsic["geocent_time"][:, None] + delays
         return whitened
 
     def simulate(self, indices, rng, add_noise=True):
@@ -149,9 +148,9 @@ class TrainingDataSimulator:
         theta = self.theta(indices, extrinsic)
         if self.gnpe_kernel is None:
             return dict(theta=theta)
-        _, _, shifts = self.projector.projection_coefficients(
+        *_, delays = self.projector.projection_coefficients_and_delays(
             extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"])
-        times = shifts - self.trigger_offset
+        times = extrinsic["geocent_time"][:, None] + delays
         proxies = times + self.gnpe_kernel.sample(len(indices), rng)
         learned_time, relative_proxies = network_parameters_from_times(extrinsic["geocent_time"], proxies)
         theta[:, self.inference_parameters.index("geocent_time")] = learned_time

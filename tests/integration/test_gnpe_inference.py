@@ -1,0 +1,103 @@
+"""GNPE models as the proposal: chosen from the model file, exact density bookkeeping, stored
+proxies and kernel terms, clear errors for bad settings."""
+
+import bilby
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+
+from bilby_dingo.network.model_file import ModelFileError, load_model
+from bilby_dingo.proposals import ProposalError
+from bilby_dingo.proposals.gnpe import GNPEProposal
+from bilby_dingo.proposals.network import network_proposal
+from bilby_dingo.simulation.time_proxies import network_parameters_from_times, shift_network_input
+from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
+
+KEYS = ["chirp_mass", "mass_ratio", "geocent_time"]
+
+
+def analysis(half_width=0.05, **kwargs):
+    likelihood, priors, injection = gw_injection_likelihood(**kwargs)
+    priors["geocent_time"] = bilby.core.prior.Uniform(GW_TRIGGER_TIME - half_width, GW_TRIGGER_TIME + half_width,
+                                                      "geocent_time")
+    return likelihood, priors, injection
+
+
+def test_the_model_file_selects_gnpe_and_the_density_is_exact(gnpe_model):
+    likelihood, priors, _ = analysis()
+    proposal = network_proposal(gnpe_model, likelihood, priors, KEYS, gnpe_chains=500, gnpe_iterations=5)
+    assert isinstance(proposal, GNPEProposal)
+    assert proposal.auxiliary_keys == ["H1_time_proxy", "L1_time_proxy"]
+    samples, log_q, extras = proposal.sample_and_log_prob(300, np.random.default_rng(4))
+    proxies = np.column_stack([extras["H1_time_proxy"], extras["L1_time_proxy"]])
+    # log q(θ, t̂) = log q(t̂) + log q(θ | d shifted by −t̂, t̂), recomputed from the network directly.
+    theta = np.column_stack([samples["chirp_mass"], samples["mass_ratio"],
+                             samples["geocent_time"] - GW_TRIGGER_TIME - proxies[:, 0]])
+    _, relative = network_parameters_from_times(np.zeros(300), proxies)
+    shifted = shift_network_input(proposal.inputs, proposal.frequencies, proxies)
+    with torch.no_grad():
+        log_q_theta = proposal.model.log_prob(torch.from_numpy(theta), shifted, relative).numpy()
+    expected = proposal.proxy_density.log_prob(proxies) + log_q_theta
+    # Up to single-precision flow arithmetic and the ~1e-7 s rounding of GPS-sized geocent_time values
+    # (the time posterior is ~0.1 ms wide, so log q moves by ~1e-3).
+    np.testing.assert_allclose(log_q, expected, atol=5e-3)
+    # Kernel term: log κ = −2 log(2 ms) where every detector time lies within ±1 ms of its proxy, else −inf.
+    log_kernel = extras["log_auxiliary_target"]
+    inside = np.isfinite(log_kernel)
+    np.testing.assert_allclose(log_kernel[inside], -2 * np.log(0.002))
+    times = proposal.analysis_detector_times(samples)
+    np.testing.assert_array_equal(inside, np.all(np.abs(proxies - times) <= 0.001, axis=1))
+    assert inside.mean() > 0.5
+
+
+def test_gnpe_run_stores_proxies_and_kernel_terms(gnpe_model, tmp_path):
+    likelihood, priors, injection = analysis()
+    result = bilby.run_sampler(likelihood, priors, sampler="dingo", model=gnpe_model, num_samples=4000,
+                               gnpe_chains=1000, gnpe_iterations=10, outdir=str(tmp_path), label="gnpe",
+                               save="hdf5", sampling_seed=2, resume=False, diagnostic_plots=False)
+    meta = result.meta_data["dingo"]
+    assert "GNPE: 10 Gibbs iterations × 1000 chains" in meta["proposal"]
+    assert meta["sample_efficiency"] > 0.01
+    loaded = bilby.read_in_result(str(tmp_path / "gnpe_result.hdf5"))
+    draws = loaded.nested_samples
+    # The weights can be recomputed from the file.
+    log_w = draws["log_likelihood"] + draws["log_prior"] + draws["log_auxiliary_target"] - draws["log_prob"]
+    log_w = np.where(np.isfinite(draws["log_prior"] + draws["log_auxiliary_target"]), log_w, -np.inf)
+    np.testing.assert_allclose(draws["log_weights"], log_w, atol=1e-8)
+    noise = loaded.log_noise_evidence
+    assert loaded.log_evidence == pytest.approx(logsumexp(log_w) - np.log(len(log_w)) + noise, abs=1e-8)
+    # Draws outside the kernel's support cost no likelihood call.
+    assert meta["num_proposals"] - loaded.num_likelihood_evaluations >= np.sum(~np.isfinite(draws["log_auxiliary_target"]))
+    assert abs(np.median(loaded.posterior["geocent_time"]) - GW_TRIGGER_TIME) < 0.002
+    assert abs(np.median(loaded.posterior["chirp_mass"]) - injection["chirp_mass"]) < 0.5
+
+
+def test_zero_gibbs_iterations_is_an_error(gnpe_model, tmp_path):
+    likelihood, priors, _ = analysis()
+    with pytest.raises(ValueError, match="gnpe_iterations=0: GNPE needs at least one Gibbs iteration"):
+        bilby.run_sampler(likelihood, priors, sampler="dingo", model=gnpe_model, gnpe_iterations=0,
+                          outdir=str(tmp_path), save=False)
+
+
+def test_a_kernel_wider_than_the_time_prior_is_an_error(gnpe_model):
+    likelihood, priors, _ = analysis(half_width=0.0008)
+    with pytest.raises(ProposalError, match="kernel ±1 ms is wider than the geocent_time prior"):
+        network_proposal(gnpe_model, likelihood, priors, KEYS, gnpe_chains=10, gnpe_iterations=1)
+
+
+def test_time_marginalisation_is_refused_with_gnpe(gnpe_model):
+    _, priors, _ = analysis()
+    likelihood, priors, _ = gw_injection_likelihood(priors=priors, time_marginalization=True)
+    with pytest.raises(ProposalError, match="turn off bilby's time marginalisation"):
+        network_proposal(gnpe_model, likelihood, priors, ["chirp_mass", "mass_ratio", "time_jitter"])
+
+
+def test_gnpe_model_without_its_initialisation_network(gnpe_model, tmp_path):
+    payload = torch.load(gnpe_model, weights_only=True)
+    payload["state_dict"] = {key: value for key, value in payload["state_dict"].items()
+                             if not key.startswith("gnpe_init.")}
+    broken = tmp_path / "no_init.pt"
+    torch.save(payload, broken)
+    with pytest.raises(ModelFileError, match="GNPE model without its initialisation network"):
+        load_model(str(broken))
