@@ -2,6 +2,9 @@
 
 Chirp mass and mass ratio free, everything else fixed (H1+L1, 4 s, 256 Hz, IMRPhenomD, O4 noise,
 network SNR ≈ 18). Tolerances: 1-D JSD < 0.01 nats; |Δ log Z| < 3 combined standard errors.
+Three dingo analyses: the two-parameter network with the training prior and with a narrower
+prior, and the GNPE network (which also learned the time: fixed here, so its time is integrated
+out and the GNPE kernel uses the fixed time) with the training prior.
 """
 
 import bilby
@@ -27,16 +30,35 @@ def run_dynesty(likelihood, priors, outdir):
 
 def run_dingo(likelihood, priors, outdir, model):
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, target_n_eff=3000, batch_size=20000,
-                             outdir=str(outdir), label="dingo", save=False, sampling_seed=7, resume=False)
+                             outdir=str(outdir), label="dingo", save=False, sampling_seed=7, resume=False,
+                             gnpe_chains=2000)
 
 
-@pytest.fixture(scope="module", params=["training prior", "narrower prior"])
-def results(request, masses_model, tmp_path_factory):
+@pytest.fixture(scope="module")
+def dynesty_results(tmp_path_factory):
+    """dynesty once per prior, shared by the dingo analyses of that prior."""
+    cache = {}
+
+    def get(prior_name):
+        if prior_name not in cache:
+            likelihood, priors, _ = gw_injection_likelihood()
+            if prior_name == "narrower prior":
+                priors = narrow(priors)
+            cache[prior_name] = run_dynesty(likelihood, priors, tmp_path_factory.mktemp("dynesty"))
+        return cache[prior_name]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=["training prior", "narrower prior", "GNPE network"])
+def results(request, dynesty_results, tmp_path_factory):
     likelihood, priors, _ = gw_injection_likelihood()
-    if request.param == "narrower prior":
+    prior_name = "narrower prior" if request.param == "narrower prior" else "training prior"
+    if prior_name == "narrower prior":
         priors = narrow(priors)
+    model = request.getfixturevalue("gnpe_model" if request.param == "GNPE network" else "masses_model")
     outdir = tmp_path_factory.mktemp("gw_cross_validation")
-    return run_dingo(likelihood, priors, outdir, masses_model), run_dynesty(likelihood, priors, outdir)
+    return run_dingo(likelihood, priors, outdir, model), dynesty_results(prior_name)
 
 
 @pytest.mark.parametrize("key", ["chirp_mass", "mass_ratio"])

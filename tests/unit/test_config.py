@@ -53,6 +53,11 @@ def test_help_lists_every_key():
         ({"prior-dict": TINY_PRIOR[:-1] + ", geocent_time: Uniform(0, 1)}"}, "Remove geocent_time from the prior"),
         ({"frequency-domain-source-model": "no_such_model"}, "is not a function of bilby.gw.source"),
         ({"prior-file": "/nonexistent.prior"}, "Give exactly one of prior-file and prior-dict"),
+        ({"gnpe-time-kernel": "0"}, "gnpe-time-kernel must be a positive half-width"),
+        ({"gnpe-time-kernel": "0.1"}, r"gnpe-time-kernel ±0.1 s is as wide as the time prior \(deltaT / 2 = 0.1 s\)"),
+        ({"gnpe-time-kernel": "0.001", "inference-parameters": "[chirp_mass]"},
+         "GNPE .* needs geocent_time among the inference-parameters"),
+        ({"gnpe-time-kernel": "0.001"}, r"learn \['ra', 'dec'\] \(add them to inference-parameters\) or fix them"),
     ],
 )
 def test_config_errors(overrides, message):
@@ -72,7 +77,7 @@ def test_missing_config_file():
         read_ini("/nonexistent/config.ini")
 
 
-@pytest.mark.parametrize("name", ["train_tiny", "train_cpu_hour", "train_production"])
+@pytest.mark.parametrize("name", ["train_tiny", "train_tiny_gnpe", "train_cpu_hour", "train_production"])
 def test_shipped_example_configs_are_valid(name):
     import os
 
