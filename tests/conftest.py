@@ -97,7 +97,7 @@ def gnpe_model(tmp_path_factory):
     values = tiny_config_values(**{
         "label": "gnpe", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]",
         "deltaT": "0.1", "gnpe-time-kernel": "0.001", "num-waveforms": "3000", "epochs": "25",
-        "psd-family": "[aLIGO_O4_high]", "psd-scale-range": "[0.8, 1.25]", "svd-size": "16", "embedding-hidden": "64",
+        "psd-family": "[aLIGO_O4_high]", "psd-scale-range": "[0.8, 1.25]", "svd-size": "32", "embedding-hidden": "64",
         "context-dim": "16", "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
     })
     trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp("gnpe_model")))

@@ -130,16 +130,21 @@ class Trainer:
 
         count = min(self.config.svd_num_waveforms, len(self.train_indices))
         indices = self.train_indices[:count]
-        extrinsic = self.simulator.draw_extrinsic(count, rng)
-        psd = np.exp(self.psd_family.sample_log_psd((count, len(self.config.detectors)), rng))
-        whitened = self.simulator.whitened_signal(indices, extrinsic, psd)
-        basis = svd_basis(whitened.reshape(-1, whitened.shape[-1]), self.config.svd_size)
+        noise_free = self.simulator.simulate(indices, rng, add_noise=False)
+        self.model.embedding.initialise_from_svd(self._svd_basis(noise_free["inputs"]))
+        if gnpe:
+            # The GNPE network sees data shifted to the proxies (signals within ±kernel of the trigger):
+            # its basis is built from those, far more compact than one from signals spread over ±deltaT/2;
+            # the initialisation network sees the unshifted data and gets their basis.
+            self.model.gnpe_init.embedding.initialise_from_svd(self._svd_basis(noise_free["init_inputs"]))
+
+    def _svd_basis(self, inputs):
+        """SVD basis (n_bins, svd_size) of noise-free network inputs' whitened strain, zero-padded if short."""
+        whitened = (inputs[:, :, 0] + 1j * inputs[:, :, 1]).reshape(-1, inputs.shape[-1])
+        basis = svd_basis(whitened, self.config.svd_size)
         if basis.shape[1] < self.config.svd_size:
             basis = np.pad(basis, ((0, 0), (0, self.config.svd_size - basis.shape[1])))
-        # GNPE's shifted data keep the waveforms' shape (only a sub-ms shift): one basis serves both networks.
-        self.model.embedding.initialise_from_svd(basis)
-        if gnpe:
-            self.model.gnpe_init.embedding.initialise_from_svd(basis)
+        return basis
 
     def metadata(self, num_bins=None):
         config = self.config

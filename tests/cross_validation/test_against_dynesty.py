@@ -35,7 +35,7 @@ def problem():
 def dynesty_result(problem, tmp_path_factory):
     likelihood, priors, _, _ = problem
     return bilby.run_sampler(
-        likelihood, priors, sampler="dynesty", nlive=1000, sample="acceptance-walk", naccept=20,
+        likelihood, priors, sampler="dynesty", nlive=500, sample="acceptance-walk", naccept=20,
         outdir=str(tmp_path_factory.mktemp("dynesty")), label="linear", save=False, seed=123, npool=1,
     )
 
