@@ -10,10 +10,12 @@ The data flow, one package per step::
     importance_sampling/  weights w = L π / q, evidence, n_eff, checkpoints, plots
     plugin.py             the ``dingo`` bilby sampler that joins them into a bilby.Result
     validation/           P-P tests over many injections (bilby_dingo_pp)
+    models/               the default model's config (and file, once trained): default_model()
 """
 
 __version__ = "0.1.0"
 
+from .models import default_model
 from .proposals import MultivariateStudentTProposal, PriorProposal, Proposal
 
-__all__ = ["MultivariateStudentTProposal", "PriorProposal", "Proposal", "__version__"]
+__all__ = ["MultivariateStudentTProposal", "PriorProposal", "Proposal", "__version__", "default_model"]

@@ -84,3 +84,27 @@ def test_shipped_example_configs_are_valid(name):
     path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", f"{name}.ini")
     config = TrainingConfig.from_file(path)
     assert "geocent_time" in config.resolved_inference_parameters()
+
+
+def test_default_model_config_is_valid_and_fits_the_size_limit():
+    from bilby_dingo.models import DEFAULT_MODEL_CONFIG
+    from bilby_dingo.network.posterior_model import PosteriorModel
+
+    config = TrainingConfig.from_file(DEFAULT_MODEL_CONFIG)
+    assert config.gnpe_time_kernel == 0.001 and config.detectors == ["H1", "L1"]
+    model = PosteriorModel(len(config.resolved_inference_parameters()), 2,
+                           len(config.waveform_settings().frequencies()), config.network_settings(), gnpe_init=True)
+    assert model.num_weights() * 4 < 25e6  # float32 weights: the shipped file stays under 25 MB
+
+
+def test_default_model_path_or_a_clear_error():
+    import os
+
+    import bilby_dingo
+    from bilby_dingo.models import DEFAULT_MODEL_FILE
+
+    if os.path.isfile(DEFAULT_MODEL_FILE):
+        assert bilby_dingo.default_model() == DEFAULT_MODEL_FILE
+    else:
+        with pytest.raises(FileNotFoundError, match="ships no trained default model.*bilby_dingo_train"):
+            bilby_dingo.default_model()
