@@ -101,3 +101,15 @@ def test_gnpe_model_without_its_initialisation_network(gnpe_model, tmp_path):
     torch.save(payload, broken)
     with pytest.raises(ModelFileError, match="GNPE model without its initialisation network"):
         load_model(str(broken))
+
+
+def test_info_reports_gnpe_settings(gnpe_model, capsys):
+    import json
+
+    from bilby_dingo.cli import info_main
+
+    info_main([gnpe_model, "--json"])
+    gnpe = json.loads(capsys.readouterr().out)["gnpe"]
+    assert gnpe["kernel_half_width"] == 0.001 and gnpe["kernel"] == "uniform"
+    assert gnpe["proxy_parameters"] == ["H1_time_proxy", "L1_time_proxy"]
+    assert gnpe["fixed_sky"] == {"ra": 1.0, "dec": 0.3}
