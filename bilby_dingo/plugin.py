@@ -64,6 +64,8 @@ class Dingo(Sampler):
         Sample efficiency below which the result is flagged as unreliable.
     diagnostic_plots: bool, default True
         Weights, weight distribution, log-probability and corner plots in outdir (also with plot=True).
+    gnpe_iterations: int, default 30; gnpe_chains: int, default 5000
+        GNPE models only: Gibbs iterations and parallel chains (see bilby_dingo.proposals.gnpe).
     """
 
     sampler_name = "dingo"
