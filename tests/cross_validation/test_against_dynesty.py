@@ -7,23 +7,11 @@ samples; |Δ log Z| < 3 combined standard errors.
 import bilby
 import numpy as np
 import pytest
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import gaussian_kde
-
 from bilby_dingo import MultivariateStudentTProposal
+from bilby_dingo.validation.compare import js_divergence
 from tests.models import linear_model_problem
 
 JSD_TOLERANCE = 0.01  # nats
-
-
-def js_divergence(samples_a, samples_b, weights_a=None):
-    """JSD (nats) between two 1-D sample sets through Gaussian KDEs on a shared grid."""
-    low = min(samples_a.min(), samples_b.min())
-    high = max(samples_a.max(), samples_b.max())
-    grid = np.linspace(low, high, 400)
-    density_a = gaussian_kde(samples_a, weights=weights_a)(grid)
-    density_b = gaussian_kde(samples_b)(grid)
-    return jensenshannon(density_a, density_b) ** 2
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
-from tests.cross_validation.test_against_dynesty import js_divergence
+from bilby_dingo.validation.compare import js_divergence
 
 JSD_TOLERANCE = 0.01
 

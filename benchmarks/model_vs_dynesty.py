@@ -1,0 +1,81 @@
+"""A trained model against bilby + dynesty on the same injections, likelihood and machine.
+
+For each injection (drawn from the model's training prior, Gaussian noise from a PSD of its family;
+parameters the model did not learn fixed at their injected values, as in bilby_dingo_pp), runs
+dingo (``--target-n-eff``) and dynesty (``--nlive``) through ``bilby.run_sampler`` and reports the 1-D
+JSDs, the log-evidence difference with its combined error, likelihood calls and wall time of each
+and the speed-up. Writes ``OUTDIR/model_vs_dynesty.json``.
+
+    python benchmarks/model_vs_dynesty.py MODEL --num-injections 3 --outdir outdir_vs_dynesty
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import bilby
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from bilby_dingo.network.model_file import load_model  # noqa: E402
+from bilby_dingo.validation.compare import compare_results  # noqa: E402
+from bilby_dingo.validation.pp import simulate_event, training_priors  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--num-injections", type=int, default=3)
+    parser.add_argument("--target-n-eff", type=int, default=5000)
+    parser.add_argument("--max-samples", type=int, default=1_000_000)
+    parser.add_argument("--nlive", type=int, default=1000)
+    parser.add_argument("--npool", type=int, default=1, help="likelihood processes, the same for both samplers")
+    parser.add_argument("--outdir", default="outdir_vs_dynesty")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    bilby.core.utils.setup_logger(log_level="WARNING")
+    os.makedirs(args.outdir, exist_ok=True)
+
+    metadata = load_model(args.model)[1]
+    priors = training_priors(metadata)
+    entries = metadata["psd_family"]["entries"]
+    rows = []
+    for index in range(args.num_injections):
+        rng = np.random.default_rng([args.seed, index])
+        psd_entry = entries[index % len(entries)]
+        trigger_time = metadata["reference_time"] + 86400.0 * index
+        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry)
+        keys = [key for key in metadata["inference_parameters"] if not analysis[key].is_fixed]
+        common = dict(outdir=os.path.join(args.outdir, f"injection_{index}"), save="hdf5", npool=args.npool,
+                      injection_parameters=injection)
+        start = time.perf_counter()
+        dingo = bilby.run_sampler(likelihood, analysis, sampler="dingo", model=args.model, label="dingo",
+                                  target_n_eff=args.target_n_eff, max_samples=args.max_samples, resume=False,
+                                  sampling_seed=args.seed + index, **common)
+        dingo_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        dynesty = bilby.run_sampler(likelihood, analysis, sampler="dynesty", label="dynesty", nlive=args.nlive,
+                                    sample="acceptance-walk", naccept=60, seed=args.seed + index, resume=False, print_progress=False,
+                                    **common)
+        dynesty_seconds = time.perf_counter() - start
+        row = dict(injection=index, psd=psd_entry, **compare_results(dingo, dynesty, keys, dingo_seconds,
+                                                                       dynesty_seconds))
+        rows.append(row)
+        print(f"injection {index} ({psd_entry}): max JSD {row['max_jsd_nats']:.4f} nats; log Z dingo "
+              f"{row['log_evidence_dingo']:.3f} ± {row['log_evidence_err_dingo']:.3f}, dynesty "
+              f"{row['log_evidence_other']:.3f} ± {row['log_evidence_err_other']:.3f} "
+              f"(Δ = {row['log_evidence_difference'] / row['combined_error']:+.1f}σ); efficiency "
+              f"{100 * row['sample_efficiency']:.2f}%; calls {row['likelihood_calls_dingo']} vs "
+              f"{row['likelihood_calls_other']}; {row['wall_time_dingo_s']:.0f} s vs {row['wall_time_other_s']:.0f} s "
+              f"(×{row['speed_up']:.1f})", flush=True)
+    with open(os.path.join(args.outdir, "model_vs_dynesty.json"), "w") as stream:
+        json.dump(dict(model=args.model, nlive=args.nlive, target_n_eff=args.target_n_eff, injections=rows),
+                  stream, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
