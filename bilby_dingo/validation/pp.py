@@ -5,7 +5,8 @@ give the credible level of the true value per parameter; bilby's ``make_pp_plot`
 P-P plots with per-parameter KS p-values and the combined p-value.
 
 Parameters the model did not learn are fixed at their injected values, so the analysis samples
-exactly the learned parameters. The training prior is rebuilt from the model's prior strings by
+exactly the learned parameters — or, with ``marginalise``, left to bilby's distance and/or phase
+marginalisation over their training prior (how a model that does not learn them is used). The training prior is rebuilt from the model's prior strings by
 bilby's prior parser (as bilby reads a prior file): use ``prior_file`` for models from elsewhere.
 """
 
@@ -39,8 +40,15 @@ def training_priors(metadata, prior_file=None):
     return priors
 
 
-def simulate_event(metadata, priors, rng, trigger_time, psd_entry):
-    """(likelihood, analysis priors, injection) of one Gaussian-noise injection drawn from the prior."""
+MARGINALISABLE = {"distance": "luminosity_distance", "phase": "phase"}
+
+
+def simulate_event(metadata, priors, rng, trigger_time, psd_entry, marginalise=(), lookup_table=None):
+    """(likelihood, analysis priors, injection) of one Gaussian-noise injection drawn from the prior.
+
+    ``marginalise``: any of "distance", "phase": bilby's likelihood marginalises them over the training
+    prior; ``lookup_table``: the distance-marginalisation table file (bilby builds and caches it once).
+    """
     from ..simulation.noise import load_psd
 
     settings = WaveformSettings.from_mapping(metadata)
@@ -75,12 +83,19 @@ def simulate_event(metadata, priors, rng, trigger_time, psd_entry):
                                                      trigger_time + metadata["deltaT"] / 2, key)
         else:
             analysis[key] = priors[key]
-    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(ifos, generator, priors=analysis)
+    unknown = [name for name in marginalise if name not in MARGINALISABLE]
+    if unknown:
+        raise ValueError(f"Cannot marginalise {unknown}: choose from {sorted(MARGINALISABLE)}.")
+    for name in marginalise:
+        analysis[MARGINALISABLE[name]] = priors[MARGINALISABLE[name]]
+    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
+        ifos, generator, priors=analysis, distance_marginalization="distance" in marginalise,
+        phase_marginalization="phase" in marginalise, distance_marginalization_lookup_table=lookup_table)
     return likelihood, analysis, injection
 
 
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
-           device="cpu", trigger_time=None):
+           device="cpu", trigger_time=None, marginalise=()):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``."""
     os.makedirs(outdir, exist_ok=True)
     loaded = load_model(model_path, device=device)
@@ -93,12 +108,17 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     start = time.perf_counter()
     for index in range(num_injections):
         psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
-        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry)
-        proposal = network_proposal(model_path, likelihood, analysis, keys, device=device, loaded_model=loaded,
+        likelihood, analysis, injection = simulate_event(
+            metadata, priors, rng, trigger_time, psd_entry, marginalise,
+            lookup_table=os.path.join(outdir, "distance_marginalization_lookup.npz"))
+        # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
+        sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
+                   and not analysis[key].is_fixed]
+        proposal = network_proposal(model_path, likelihood, analysis, sampled, device=device, loaded_model=loaded,
                                     seed=seed + index)
         draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
         network_results.append(bilby.core.result.Result(
-            posterior=pd.DataFrame(draws), injection_parameters=injection, search_parameter_keys=keys,
+            posterior=pd.DataFrame(draws), injection_parameters=injection, search_parameter_keys=sampled,
             priors=analysis))
         result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, num_samples=num_samples,
                                    outdir=outdir, label=f"injection_{index}", save=False, resume=False,
@@ -112,11 +132,12 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
                          log_evidence_err=result.log_evidence_err))
         logger.info(f"injection {index + 1}/{num_injections}: efficiency {100 * efficiencies[-1]:.2f}%")
     _, network_pvalues = bilby.core.result.make_pp_plot(
-        network_results, filename=os.path.join(outdir, "pp_network.png"), keys=keys)
+        network_results, filename=os.path.join(outdir, "pp_network.png"), keys=sampled)
     _, is_pvalues = bilby.core.result.make_pp_plot(
-        is_results, filename=os.path.join(outdir, "pp_importance_sampled.png"), keys=keys)
+        is_results, filename=os.path.join(outdir, "pp_importance_sampled.png"), keys=sampled)
     summary = dict(
         model=model_path, num_injections=num_injections, num_samples=num_samples, seed=seed,
+        marginalised=list(marginalise),
         network_combined_pvalue=float(network_pvalues.combined_pvalue),
         network_pvalues=dict(zip(network_pvalues.names, map(float, network_pvalues.pvalues))),
         importance_sampled_combined_pvalue=float(is_pvalues.combined_pvalue),
@@ -143,11 +164,14 @@ def main(argv=None):
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
     parser.add_argument("--npool", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--marginalise", nargs="*", default=[], choices=sorted(MARGINALISABLE),
+                        help="leave these to bilby's likelihood marginalisation (over the training prior) instead of "
+                             "fixing them at the injected values")
     args = parser.parse_args(argv)
     if args.num_injections < 2 or args.num_samples < 1:
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
     bilby.core.utils.setup_logger(log_level="INFO")
     summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
-                     args.npool, args.device)
+                     args.npool, args.device, marginalise=args.marginalise)
     print(json.dumps(summary, indent=2))
     return 0

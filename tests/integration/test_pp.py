@@ -23,3 +23,18 @@ def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
     with pytest.raises(SystemExit):
         main([masses_model, "--num-injections", "1"])
     assert "--num-injections must be at least 2" in capsys.readouterr().err
+
+
+def test_pp_with_phase_left_to_bilbys_marginalisation(trained_tiny_model, tmp_path):
+    _, model = trained_tiny_model
+    summary = run_pp(model, num_injections=2, outdir=str(tmp_path), num_samples=1000, seed=1, marginalise=["phase"])
+    assert summary["marginalised"] == ["phase"]
+    assert set(summary["importance_sampled_pvalues"]) == {"chirp_mass", "mass_ratio", "luminosity_distance",
+                                                          "geocent_time"}
+
+
+def test_pp_refuses_an_unknown_marginalisation(masses_model, tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"Cannot marginalise \['time'\]"):
+        run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=100, marginalise=["time"])
