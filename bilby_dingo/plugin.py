@@ -4,6 +4,7 @@ Registered through the ``bilby.samplers`` entry point, so ``bilby.run_sampler(..
 and ``sampler = dingo`` in a bilby_pipe ini file select it.
 """
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -76,11 +77,25 @@ class Dingo(Sampler):
 
     def __init__(self, likelihood, priors, **kwargs):
         # Check our keywords before bilby spends time on likelihood calls in Sampler.__init__.
-        dingo_keywords = {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS}
-        DingoSettings.from_kwargs(self._translate_aliases(dingo_keywords), ignored=self.npool_equiv_kwargs)
+        dingo_keywords = self._translate_aliases(
+            {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS})
+        given = DingoSettings.from_kwargs(dingo_keywords, ignored=self.npool_equiv_kwargs)
+        proposal_given = dingo_keywords.get("proposal") not in (None, "None", "none", "")
         self._run = None
         super().__init__(likelihood, priors, **kwargs)
+        if given.model is None and not proposal_given:
+            self._use_the_default_model_for_gw_data(likelihood)
         self.proposal = self._build_proposal(self.settings.proposal)
+
+    def _use_the_default_model_for_gw_data(self, likelihood):
+        """No model and no proposal given, GW data, and a default model shipped: use it."""
+        from . import models
+
+        if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
+            return
+        logger.info(f"No model given: using the default model {models.DEFAULT_MODEL_FILE}")
+        self.settings = dataclasses.replace(self.settings, model=models.DEFAULT_MODEL_FILE, proposal="network")
+        self._kwargs.update(model=self.settings.model, proposal="network")
 
     # --- keywords ----------------------------------------------------------------------------------
 

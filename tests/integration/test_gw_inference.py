@@ -137,3 +137,20 @@ def test_missing_model_file(tmp_path):
     likelihood, priors, _ = gw_injection_likelihood()
     with pytest.raises(ValueError, match="does not exist"):
         run(likelihood, priors, str(tmp_path / "none.pt"), tmp_path)
+
+
+def test_the_default_model_serves_gw_data_when_no_model_is_given(masses_model, tmp_path, monkeypatch):
+    """With a default model shipped (here: the session's model in its place), sampler="dingo" alone uses it
+    for GW data; an explicit proposal="prior" still wins."""
+    import bilby_dingo.models
+
+    monkeypatch.setattr(bilby_dingo.models, "DEFAULT_MODEL_FILE", masses_model)
+    likelihood, priors, _ = gw_injection_likelihood()
+    result = bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=1000, outdir=str(tmp_path),
+                               label="default", save=False, sampling_seed=3, resume=False, diagnostic_plots=False)
+    assert "bilby_dingo network" in result.meta_data["dingo"]["proposal"]
+    assert result.sampler_kwargs["model"] == masses_model
+    explicit = bilby.run_sampler(likelihood, priors, sampler="dingo", proposal="prior", num_samples=100,
+                                 outdir=str(tmp_path), label="prior", save=False, sampling_seed=3, resume=False,
+                                 diagnostic_plots=False)
+    assert "prior" in explicit.meta_data["dingo"]["proposal"].lower()
