@@ -28,7 +28,7 @@ from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
 from .importance_sampling.statistics import efficiency_warning_message, rejection_sample, summarize
 from .proposals import PriorProposal, Proposal, ProposalError
-from .settings import KEYWORD_ALIASES, DingoSettings
+from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
@@ -80,7 +80,7 @@ class Dingo(Sampler):
         dingo_keywords = self._translate_aliases(
             {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS})
         given = DingoSettings.from_kwargs(dingo_keywords, ignored=self.npool_equiv_kwargs)
-        proposal_given = dingo_keywords.get("proposal") not in (None, "None", "none", "")
+        proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
         super().__init__(likelihood, priors, **kwargs)
         if given.model is None and not proposal_given:

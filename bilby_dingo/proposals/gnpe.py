@@ -27,7 +27,6 @@ import torch
 from glasflow.flows import CouplingNSF
 from scipy import stats
 
-from ..simulation.detector import time_delay_from_geocenter
 from ..simulation.time_proxies import (
     UniformTimeKernel,
     detector_times,
@@ -237,10 +236,8 @@ class GNPEProposal(NetworkProposal):
         n = len(next(iter(samples.values())))
         values = {key: np.asarray(samples[key], dtype=float) if key in samples else np.full(n, self._fixed_value(key))
                   for key in ("geocent_time", "ra", "dec")}
-        offset = values["geocent_time"] - self.event.trigger_time
-        return np.column_stack([
-            offset + time_delay_from_geocenter(vertex, values["ra"], values["dec"], values["geocent_time"])
-            for vertex in self.vertices])
+        return detector_times(self.vertices, values["ra"], values["dec"],
+                              values["geocent_time"] - self.event.trigger_time, self.event.trigger_time)
 
     def auxiliary_target(self, samples, auxiliary):
         proxies = np.column_stack([auxiliary[key] for key in self.proxy_keys])

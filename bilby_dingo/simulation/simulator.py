@@ -129,9 +129,7 @@ class TrainingDataSimulator:
         if self.gnpe_kernel is None:
             return dict(inputs=network_input(whitened + noise if add_noise else whitened, psd, self.reference_asd),
                         theta=theta)
-        proxies = times + self.gnpe_kernel.sample(n, rng)
-        learned_time, relative_proxies = network_parameters_from_times(extrinsic["geocent_time"], proxies)
-        theta[:, self.inference_parameters.index("geocent_time")] = learned_time
+        proxies, relative_proxies = self._draw_proxies(theta, extrinsic, times, rng)
         # White Gaussian noise is unchanged in distribution by a time shift: shift the signal, add the noise.
         signal_inputs = network_input(whitened, psd, self.reference_asd)
         shifted = shift_network_input(signal_inputs, self.projector.frequencies, proxies)
@@ -151,10 +149,15 @@ class TrainingDataSimulator:
         *_, delays = self.projector.projection_coefficients_and_delays(
             extrinsic["ra"], extrinsic["dec"], self.reference_time + extrinsic["geocent_time"], extrinsic["psi"])
         times = extrinsic["geocent_time"][:, None] + delays
-        proxies = times + self.gnpe_kernel.sample(len(indices), rng)
+        _, relative_proxies = self._draw_proxies(theta, extrinsic, times, rng)
+        return dict(theta=theta, proxies=relative_proxies, init_theta=times)
+
+    def _draw_proxies(self, theta, extrinsic, times, rng):
+        """GNPE: proxies t̂ = t + ε; θ's time column becomes Δt − t̂_1 (in place). Returns (t̂, t̂_I − t̂_1)."""
+        proxies = times + self.gnpe_kernel.sample(len(times), rng)
         learned_time, relative_proxies = network_parameters_from_times(extrinsic["geocent_time"], proxies)
         theta[:, self.inference_parameters.index("geocent_time")] = learned_time
-        return dict(theta=theta, proxies=relative_proxies, init_theta=times)
+        return proxies, relative_proxies
 
     def theta(self, indices, extrinsic):
         """Inference parameters of waveforms ``indices`` with ``extrinsic`` values, shape (n, D)."""

@@ -12,8 +12,6 @@ import numpy as np
 
 from .detector import time_delay_from_geocenter
 
-DINGO_KERNEL_HALF_WIDTH = 0.001  # s
-
 
 class UniformTimeKernel:
     """κ(ε) = Π_I uniform(ε_I; −w, w): the proxies' blurring kernel, one factor per detector."""
