@@ -83,19 +83,33 @@ class Dingo(Sampler):
         proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
         super().__init__(likelihood, priors, **kwargs)
-        if given.model is None and not proposal_given:
-            self._use_the_default_model_for_gw_data(likelihood)
-        self.proposal = self._build_proposal(self.settings.proposal)
+        uses_default_model = given.model is None and not proposal_given and self._use_the_default_model_for_gw_data(
+            likelihood)
+        try:
+            self.proposal = self._build_proposal(self.settings.proposal)
+        except ProposalError as error:
+            if not uses_default_model:
+                raise
+            from .models import DEFAULT_MODEL_CONFIG
+
+            raise ProposalError(
+                f"No model was given, so the default model was used, and this analysis is outside its scope: {error}\n"
+                f"The default model's scope is in {DEFAULT_MODEL_CONFIG}. To analyse these data, copy that config, "
+                f"change the data settings, prior or detectors to match your analysis, train with "
+                f"`bilby_dingo_train my_model.ini --outdir outdir_my_model` and pass "
+                f"model='outdir_my_model/<label>_model.pt' (sampler-kwargs in bilby_pipe); or pass proposal='prior' "
+                f"to importance-sample from the prior.") from error
 
     def _use_the_default_model_for_gw_data(self, likelihood):
-        """No model and no proposal given, GW data, and a default model shipped: use it."""
+        """No model and no proposal given, GW data, and a default model shipped: use it (returns whether)."""
         from . import models
 
         if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
-            return
+            return False
         logger.info(f"No model given: using the default model {models.DEFAULT_MODEL_FILE}")
         self.settings = dataclasses.replace(self.settings, model=models.DEFAULT_MODEL_FILE, proposal="network")
         self._kwargs.update(model=self.settings.model, proposal="network")
+        return True
 
     # --- keywords ----------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import bilby
 import numpy as np
 import pandas as pd
 
+from ..models import training_priors
 from ..network.model_file import load_model
 from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
@@ -27,17 +28,6 @@ from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
 
 logger = logging.getLogger(f"bilby.{__name__}")
-
-
-def training_priors(metadata, prior_file=None):
-    if prior_file:
-        return bilby.gw.prior.BBHPriorDict(filename=prior_file)
-    priors = bilby.gw.prior.BBHPriorDict(dictionary=dict(metadata["priors"]))
-    for prior in priors.values():
-        # str(prior) escapes backslashes, and the parser keeps them: undo it for plot labels
-        if isinstance(getattr(prior, "latex_label", None), str):
-            prior.latex_label = prior.latex_label.replace("\\\\", "\\")
-    return priors
 
 
 MARGINALISABLE = {"distance": "luminosity_distance", "phase": "phase"}

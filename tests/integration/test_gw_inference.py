@@ -154,3 +154,14 @@ def test_the_default_model_serves_gw_data_when_no_model_is_given(masses_model, t
                                  outdir=str(tmp_path), label="prior", save=False, sampling_seed=3, resume=False,
                                  diagnostic_plots=False)
     assert "prior" in explicit.meta_data["dingo"]["proposal"].lower()
+
+
+def test_an_analysis_outside_the_default_models_scope_says_how_to_train_one(masses_model, tmp_path, monkeypatch):
+    import bilby_dingo.models
+
+    monkeypatch.setattr(bilby_dingo.models, "DEFAULT_MODEL_FILE", masses_model)
+    likelihood, priors, _ = gw_injection_likelihood()
+    likelihood.interferometers[0].minimum_frequency += 5  # a band the model does not cover
+    with pytest.raises(ProposalError, match=r"(?s)default model was used.*does not cover.*bilby_dingo_train.*model="):
+        bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=100, outdir=str(tmp_path), label="scope",
+                          save=False, resume=False, diagnostic_plots=False)
