@@ -65,7 +65,7 @@ class Dingo(Sampler):
         Sample efficiency below which the result is flagged as unreliable.
     diagnostic_plots: bool, default True
         Weights, weight distribution, log-probability and corner plots in outdir (also with plot=True).
-    gnpe_iterations: int, default 30; gnpe_chains: int, default 5000
+    gnpe_iterations: int, default 30; gnpe_chains: int, default 5000; gnpe_guide_draws: int, default 2000
         GNPE models only: Gibbs iterations and parallel chains (see bilby_dingo.proposals.gnpe).
     """
 
@@ -155,7 +155,7 @@ class Dingo(Sampler):
                 self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,
                 device=self.settings.device, allow_waveform_mismatch=self.settings.allow_waveform_mismatch,
                 seed=self.settings.sampling_seed or 0, gnpe_iterations=self.settings.gnpe_iterations,
-                gnpe_chains=self.settings.gnpe_chains,
+                gnpe_chains=self.settings.gnpe_chains, gnpe_guide_draws=self.settings.gnpe_guide_draws,
             )
         elif not isinstance(proposal, Proposal):
             raise ProposalError(
@@ -256,7 +256,9 @@ class Dingo(Sampler):
         result.nested_samples = nested
         result.log_evidence = summary.log_evidence
         result.log_evidence_err = summary.log_evidence_std
-        result.num_likelihood_evaluations = store.num_likelihood_evaluations
+        # Calls the proposal made while setting up (GNPE's guided chain start) count too.
+        setup_calls = int(getattr(self.proposal, "setup_likelihood_evaluations", 0))
+        result.num_likelihood_evaluations = store.num_likelihood_evaluations + setup_calls
 
         warning = efficiency_warning_message(summary, self.settings.efficiency_warning)
         if warning:
@@ -280,6 +282,7 @@ class Dingo(Sampler):
             proposal_time=float(store.proposal_time),
             likelihood_time=float(store.likelihood_time),
             npool=int(self.npool or 1),
+            proposal_setup_likelihood_evaluations=setup_calls,
             efficiency_warning=warning,
         )
         logger.info(

@@ -52,6 +52,9 @@ class DingoSettings:
     gnpe_iterations, gnpe_chains:
         For a GNPE model: Gibbs iterations (DINGO: 30) and parallel chains whose final time proxies
         the proxy density is fitted to.
+    gnpe_guide_draws:
+        For a GNPE model: candidates whose likelihood picks where the Gibbs chains start (0: start
+        from the initialisation network alone); these likelihood calls are counted in the result.
     pool:
         A user-supplied multiprocessing pool (bilby's convention).
     """
@@ -71,6 +74,7 @@ class DingoSettings:
     diagnostic_plots: bool = True
     gnpe_iterations: int = 30
     gnpe_chains: int = 5000
+    gnpe_guide_draws: int = 2000
     pool: object = None
 
     @classmethod
@@ -101,6 +105,14 @@ class DingoSettings:
                         f"{key}={values[key]!r}: GNPE needs at least one Gibbs iteration and one chain (DINGO uses "
                         f"30 iterations; the defaults are 30 and 5000).")
                 values[key] = number
+        if values.get("gnpe_guide_draws") is not None:
+            number = _int("gnpe_guide_draws", values["gnpe_guide_draws"])
+            if number < 0:
+                raise ValueError(f"gnpe_guide_draws={number}: give 0 (chains start from the initialisation network) "
+                                 f"or a positive number of candidates (default 2000).")
+            values["gnpe_guide_draws"] = number
+        elif "gnpe_guide_draws" in values:
+            values.pop("gnpe_guide_draws")
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
         if "resume" in values:

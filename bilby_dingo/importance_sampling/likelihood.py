@@ -12,6 +12,15 @@ from bilby.core.likelihood import _safe_likelihood_call
 from bilby.core.sampler.base_sampler import _sampling_convenience_dump
 
 
+def likelihood_caller(likelihood, use_ratio=True):
+    """A function mapping a parameter dict to log L (or the log L ratio) of a bilby likelihood."""
+    method = likelihood.log_likelihood_ratio if use_ratio else likelihood.log_likelihood
+    if "parameters" in inspect.signature(method).parameters:
+        # bilby >= 2.7 likelihoods: inspect the signature once, not once per call.
+        return lambda parameters: method(parameters=parameters)
+    return lambda parameters: _safe_likelihood_call(likelihood, parameters=parameters, use_ratio=use_ratio)
+
+
 def log_likelihood_of_rows(theta):
     """log L (or log L ratio) for each row of ``theta``, shape (n, D) → (n,).
 
@@ -20,14 +29,7 @@ def log_likelihood_of_rows(theta):
     dump = _sampling_convenience_dump
     keys = dump.search_parameter_keys
     fixed = dump.parameters
-    method = dump.likelihood.log_likelihood_ratio if dump.use_ratio else dump.likelihood.log_likelihood
-    if "parameters" in inspect.signature(method).parameters:
-        # bilby >= 2.7 likelihoods: inspect the signature once per chunk, not once per call.
-        def call(parameters):
-            return method(parameters=parameters)
-    else:
-        def call(parameters):
-            return _safe_likelihood_call(dump.likelihood, parameters=parameters, use_ratio=dump.use_ratio)
+    call = likelihood_caller(dump.likelihood, dump.use_ratio)
     values = np.empty(len(theta))
     for i, row in enumerate(theta):
         parameters = dict(fixed)

@@ -7,6 +7,11 @@ the proposal lives on the extended space (θ, t̂), as in DINGO-IS:
 1. **Gibbs chains** (``gnpe_chains`` in parallel, ``gnpe_iterations`` steps, batched on the model's
    device): start from t_I ~ q_init(t_I | d), t̂ = t + ε; then alternate θ ~ q(θ | d, t̂) and
    t̂ = t(θ) + ε, ε ~ κ. The final proxies are draws of (approximately) the proxies' marginal.
+   A chain moves by about a kernel width per step, so chains that start tens of ms away (a broad
+   q_init: little training, or low SNR) never arrive. **Likelihood-guided start** (``gnpe_guide_draws``
+   candidates, default 2000; 0 turns it off): one Gibbs step from q_init's draws, bilby's likelihood
+   and prior on the resulting θ, and the chains start from the times of the ``GUIDE_ELITE`` draws
+   with the highest L π. Those likelihood calls are counted (``setup_likelihood_evaluations``).
 2. **Proxy density** q(t̂): an unconditional neural spline flow (a Student-t for one detector)
    fitted to those proxies.
 3. **Draws**: t̂ ~ q(t̂), then θ ~ q(θ | d, t̂): one network pass per draw, no chain. So
@@ -27,6 +32,7 @@ import torch
 from glasflow.flows import CouplingNSF
 from scipy import stats
 
+from ..importance_sampling.likelihood import likelihood_caller
 from ..simulation.time_proxies import (
     UniformTimeKernel,
     detector_times,
@@ -36,10 +42,12 @@ from ..simulation.time_proxies import (
 from ..simulation.waveforms import WaveformSettings
 from .base import ProposalError
 from .network import NetworkProposal
+from .prior import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
 NETWORK_CHUNK = 2048  # draws per network pass: bounds the memory of the per-draw shifted inputs
+GUIDE_ELITE = 20  # the likelihood-guided start keeps the candidates with the 20 highest L π
 
 
 class ProxyDensity:
@@ -104,7 +112,10 @@ class GNPEProposal(NetworkProposal):
     Parameters as :class:`NetworkProposal`, plus ``gnpe_iterations`` and ``gnpe_chains``.
     """
 
-    def __init__(self, *args, gnpe_iterations=30, gnpe_chains=5000, **kwargs):
+    def __init__(self, *args, gnpe_iterations=30, gnpe_chains=5000, gnpe_guide_draws=2000, **kwargs):
+        if int(gnpe_guide_draws) < 0:
+            raise ProposalError(f"gnpe_guide_draws={gnpe_guide_draws}: give 0 (no likelihood-guided chain start) or "
+                                f"a positive number of candidates.")
         if int(gnpe_iterations) < 1:
             raise ProposalError(f"gnpe_iterations={gnpe_iterations}: GNPE needs at least one Gibbs iteration "
                                 f"(DINGO uses 30).")
@@ -112,11 +123,15 @@ class GNPEProposal(NetworkProposal):
             raise ProposalError(f"gnpe_chains={gnpe_chains}: GNPE needs at least one chain.")
         self.gnpe_iterations = int(gnpe_iterations)
         self.gnpe_chains = int(gnpe_chains)
+        self.gnpe_guide_draws = int(gnpe_guide_draws)
+        self.setup_likelihood_evaluations = 0
         super().__init__(*args, **kwargs)
 
     def describe(self):
+        guide = (f"likelihood-guided start from {self.gnpe_guide_draws} candidates" if self.gnpe_guide_draws
+                 else "start from q_init")
         return (super().describe() + f"; GNPE: {self.gnpe_iterations} Gibbs iterations × {self.gnpe_chains} chains, "
-                f"kernel {self.kernel.describe()}")
+                f"{guide}, kernel {self.kernel.describe()}")
 
     # --- set-up ----------------------------------------------------------------------------------
 
@@ -137,7 +152,8 @@ class GNPEProposal(NetworkProposal):
         self.learned = list(self.metadata["inference_parameters"])
         self.time_column = self.learned.index("geocent_time")
 
-        proxies = self.gibbs_proxies(self.gnpe_chains, self.gnpe_iterations, seed)
+        starts = self.guided_start_times(likelihood, self.gnpe_chains, seed) if self.gnpe_guide_draws else None
+        proxies = self.gibbs_proxies(self.gnpe_chains, self.gnpe_iterations, seed, start_times=starts)
         self.proxy_density = ProxyDensity(proxies, seed=seed)
         logger.info(f"GNPE: {self.gnpe_chains} chains × {self.gnpe_iterations} Gibbs iterations; proxy density "
                     f"fitted (mean {np.round(1e3 * proxies.mean(axis=0), 3)} ms, std "
@@ -212,15 +228,56 @@ class GNPEProposal(NetworkProposal):
         return detector_times(self.vertices, sky["ra"], sky["dec"], theta[:, self.time_column],
                               self.metadata["reference_time"])
 
-    def gibbs_proxies(self, num_chains, iterations, seed):
-        """Final proxies of ``num_chains`` Gibbs chains after ``iterations`` steps, shape (num_chains, n_det)."""
+    def gibbs_proxies(self, num_chains, iterations, seed, start_times=None):
+        """Final proxies of ``num_chains`` Gibbs chains after ``iterations`` steps, shape (num_chains, n_det).
+
+        The chains start from ``start_times`` (num_chains, n_det) if given, else from q_init's draws.
+        """
         rng = np.random.default_rng([seed, 17])
         times = self.initial_times(num_chains, seed=int(rng.integers(2**62)))
+        if start_times is not None:
+            times = np.asarray(start_times, dtype=float)
         for _ in range(iterations):
             proxies = times + self.kernel.sample(num_chains, rng)
             theta, _ = self.conditional_draw(proxies, seed=int(rng.integers(2**62)))
             times = self.network_detector_times(theta)
         return times + self.kernel.sample(num_chains, rng)
+
+    def guided_start_times(self, likelihood, num_chains, seed):
+        """Chain starts: detector times of the one-step Gibbs draws from q_init with the highest L(θ) π(θ).
+
+        Only where the chains start changes: the final weights are exact whatever the start.
+        """
+        rng = np.random.default_rng([seed, 29])
+        n = self.gnpe_guide_draws
+        proxies = self.initial_times(n, seed=int(rng.integers(2**62))) + self.kernel.sample(n, rng)
+        theta, _ = self.conditional_draw(proxies, seed=int(rng.integers(2**62)))
+        score = self._log_likelihood_and_prior(likelihood, self.to_event(theta), rng)
+        times = self.network_detector_times(theta)
+        finite = np.isfinite(score)
+        if not finite.any():
+            logger.warning("GNPE guided start: no candidate inside the prior; starting the chains from q_init.")
+            return None
+        elite = np.argsort(np.where(finite, -score, np.inf))[:min(GUIDE_ELITE, int(finite.sum()))]
+        return times[rng.choice(elite, size=num_chains)]
+
+    def _log_likelihood_and_prior(self, likelihood, samples, rng):
+        """log L + log π of network draws completed with prior draws and fixed values (−inf outside the prior)."""
+        n = len(next(iter(samples.values())))
+        with bilby_generator(rng):
+            for key in self.from_prior:
+                samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
+        search = {key: samples[key] for key in self.parameter_keys}
+        log_prior = np.asarray(self.priors.ln_prob(search, axis=0), dtype=float) * np.ones(n)
+        fixed = {key: self._fixed_value(key) for key in self.priors if self._is_fixed(key)}
+        call = likelihood_caller(likelihood)
+        score = np.full(n, -np.inf)
+        for i in np.flatnonzero(np.isfinite(log_prior)):
+            parameters = dict(fixed)
+            parameters.update({key: float(value[i]) for key, value in search.items()})
+            score[i] = call(parameters) + log_prior[i]
+        self.setup_likelihood_evaluations += int(np.isfinite(log_prior).sum())
+        return score
 
     # --- the Proposal interface --------------------------------------------------------------------
 
@@ -243,3 +300,4 @@ class GNPEProposal(NetworkProposal):
         proxies = np.column_stack([auxiliary[key] for key in self.proxy_keys])
         log_kernel = self.kernel.log_prob(proxies - self.analysis_detector_times(samples))
         return dict(auxiliary, log_auxiliary_target=log_kernel)
+

@@ -143,7 +143,7 @@ class NetworkProposal(Proposal):
 
 
 def network_proposal(model_path, likelihood, priors, search_parameter_keys, device="cpu", loaded_model=None,
-                     gnpe_iterations=30, gnpe_chains=5000, **kwargs):
+                     gnpe_iterations=30, gnpe_chains=5000, gnpe_guide_draws=2000, **kwargs):
     """The proposal for a model file: :class:`NetworkProposal`, or GNPE's when the model was trained with GNPE."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -153,6 +153,6 @@ def network_proposal(model_path, likelihood, priors, search_parameter_keys, devi
 
         return GNPEProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
                             loaded_model=loaded_model, gnpe_iterations=gnpe_iterations, gnpe_chains=gnpe_chains,
-                            **kwargs)
+                            gnpe_guide_draws=gnpe_guide_draws, **kwargs)
     return NetworkProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
                            loaded_model=loaded_model, **kwargs)
