@@ -62,16 +62,16 @@ def analysis_priors(trigger_time, model=None):
     return priors
 
 
-def default_distance_lookup_table(outdir):
-    """A copy, in ``outdir``, of bilby's distance-marginalisation table for the default model's prior.
+def default_distance_lookup_table(path):
+    """Copy bilby's distance-marginalisation table for the default model's prior to ``path``; return ``path``.
 
-    Pass the returned path as ``distance_marginalization_lookup_table`` to bilby's GW likelihood with
-    ``distance_marginalization=True, phase_marginalization=True`` and the default distance prior; bilby
-    checks that the table matches the prior (and rebuilds it if not). A copy, because bilby overwrites
-    a table that does not match.
+    Pass ``path`` as ``distance_marginalization_lookup_table`` to bilby's GW likelihood with
+    ``distance_marginalization=True, phase_marginalization=True``. bilby checks that the table matches
+    the distance prior and rebuilds it (into ``path``) if not: a copy, so the shipped file stays intact.
+    A file already at ``path`` is left as it is.
     """
-    os.makedirs(outdir, exist_ok=True)
-    path = os.path.join(outdir, os.path.basename(DEFAULT_DISTANCE_LOOKUP_TABLE))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     if os.path.isfile(DEFAULT_DISTANCE_LOOKUP_TABLE) and not os.path.isfile(path):
         shutil.copyfile(DEFAULT_DISTANCE_LOOKUP_TABLE, path)
     return path

@@ -20,7 +20,7 @@ import bilby
 import numpy as np
 import pandas as pd
 
-from ..models import training_priors
+from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import load_model
 from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
@@ -94,13 +94,15 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     priors = training_priors(metadata, prior_file)
     keys = list(metadata["inference_parameters"])
     rng = np.random.default_rng(seed)
+    # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
+    lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
     network_results, is_results, efficiencies, rows = [], [], [], []
     start = time.perf_counter()
     for index in range(num_injections):
         psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
         likelihood, analysis, injection = simulate_event(
             metadata, priors, rng, trigger_time, psd_entry, marginalise,
-            lookup_table=os.path.join(outdir, "distance_marginalization_lookup.npz"))
+            lookup_table=lookup_table)
         # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
         sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
                    and not analysis[key].is_fixed]

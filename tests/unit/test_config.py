@@ -108,3 +108,26 @@ def test_default_model_path_or_a_clear_error():
     else:
         with pytest.raises(FileNotFoundError, match="ships no trained default model.*bilby_dingo_train"):
             bilby_dingo.default_model()
+
+
+def test_the_shipped_distance_lookup_table_matches_the_default_prior(tmp_path):
+    """bilby loads the shipped table for the default distance prior instead of rebuilding it (minutes)."""
+    import os
+
+    import bilby
+
+    from bilby_dingo.models import DEFAULT_MODEL_CONFIG, default_distance_lookup_table
+
+    config = TrainingConfig.from_file(DEFAULT_MODEL_CONFIG)
+    priors = bilby.gw.prior.BBHPriorDict(dict(config.validate()))
+    path = default_distance_lookup_table(str(tmp_path / "lookup.npz"))
+    before = os.path.getmtime(path)
+    ifos = bilby.gw.detector.InterferometerList(["H1"])
+    ifos.set_strain_data_from_zero_noise(sampling_frequency=512, duration=4, start_time=0)
+    generator = bilby.gw.WaveformGenerator(
+        duration=4, sampling_frequency=512, frequency_domain_source_model=bilby.gw.source.lal_binary_black_hole)
+    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
+        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
+        distance_marginalization_lookup_table=path)
+    assert os.path.getmtime(path) == before  # loaded, not rebuilt
+    assert likelihood._dist_margd_loglikelihood_array.shape == (400, 800)
