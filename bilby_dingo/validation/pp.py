@@ -85,8 +85,13 @@ def simulate_event(metadata, priors, rng, trigger_time, psd_entry, marginalise=(
 
 
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
-           device="cpu", trigger_time=None, marginalise=()):
-    """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``."""
+           device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
+           proposal_kwargs=None):
+    """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
+
+    ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
+    it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``).
+    """
     os.makedirs(outdir, exist_ok=True)
     loaded = load_model(model_path, device=device)
     metadata = loaded[1]
@@ -103,33 +108,42 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
         likelihood, analysis, injection = simulate_event(
             metadata, priors, rng, trigger_time, psd_entry, marginalise,
             lookup_table=lookup_table)
+        injection_start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
         # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
         sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
                    and not analysis[key].is_fixed]
         proposal = network_proposal(model_path, likelihood, analysis, sampled, device=device, loaded_model=loaded,
-                                    seed=seed + index)
+                                    seed=seed + index, **(proposal_kwargs or {}))
         draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
         network_results.append(bilby.core.result.Result(
             posterior=pd.DataFrame(draws), injection_parameters=injection, search_parameter_keys=sampled,
             priors=analysis))
-        result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, num_samples=num_samples,
-                                   outdir=outdir, label=f"injection_{index}", save=False, resume=False,
+        amount = dict(target_n_eff=target_n_eff, max_samples=max_samples) if target_n_eff else dict(
+            num_samples=num_samples)
+        result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir, label=f"injection_{index}", save=False, resume=False,
                                    sampling_seed=seed + index, npool=npool, diagnostic_plots=False, soft_init=True)
         result.injection_parameters = injection
         is_results.append(result)
         meta = result.meta_data["dingo"]
         efficiencies.append(meta["sample_efficiency"])
-        rows.append(dict(injection=index, psd=psd_entry, sample_efficiency=meta["sample_efficiency"],
-                         n_eff=meta["n_eff"], log_evidence=result.log_evidence,
-                         log_evidence_err=result.log_evidence_err))
-        logger.info(f"injection {index + 1}/{num_injections}: efficiency {100 * efficiencies[-1]:.2f}%")
+        optimal_snr = np.sqrt(sum(abs(ifo.meta_data["optimal_SNR"]) ** 2 for ifo in likelihood.interferometers))
+        rows.append(dict(injection=index, psd=psd_entry, network_optimal_snr=optimal_snr,
+                         sample_efficiency=meta["sample_efficiency"], n_eff=meta["n_eff"],
+                         num_proposals=meta["num_proposals"], likelihood_calls=result.num_likelihood_evaluations,
+                         log_evidence=result.log_evidence, log_evidence_err=result.log_evidence_err,
+                         wall_time_s=time.perf_counter() - injection_start,
+                         **{f"injected_{key}": injection[key] for key in injection}))
+        logger.info(f"injection {index + 1}/{num_injections}: network SNR {optimal_snr:.1f}, efficiency "
+                    f"{100 * efficiencies[-1]:.2f}%, n_eff {meta['n_eff']:.0f} of {meta['num_proposals']} draws")
     _, network_pvalues = bilby.core.result.make_pp_plot(
         network_results, filename=os.path.join(outdir, "pp_network.png"), keys=sampled)
     _, is_pvalues = bilby.core.result.make_pp_plot(
         is_results, filename=os.path.join(outdir, "pp_importance_sampled.png"), keys=sampled)
+    table = pd.DataFrame(rows)
+    n_eff = table["n_eff"].to_numpy()
     summary = dict(
-        model=model_path, num_injections=num_injections, num_samples=num_samples, seed=seed,
-        marginalised=list(marginalise),
+        model=model_path, num_injections=num_injections, num_samples=num_samples, target_n_eff=target_n_eff,
+        max_samples=max_samples if target_n_eff else None, seed=seed, marginalised=list(marginalise),
         network_combined_pvalue=float(network_pvalues.combined_pvalue),
         network_pvalues=dict(zip(network_pvalues.names, map(float, network_pvalues.pvalues))),
         importance_sampled_combined_pvalue=float(is_pvalues.combined_pvalue),
@@ -137,9 +151,12 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
         sample_efficiency_median=float(np.median(efficiencies)),
         sample_efficiency_10th_percentile=float(np.percentile(efficiencies, 10)),
         sample_efficiency_worst=float(np.min(efficiencies)),
+        n_eff_median=float(np.median(n_eff)), n_eff_10th_percentile=float(np.percentile(n_eff, 10)),
+        n_eff_worst=float(np.min(n_eff)),
+        fraction_reaching_target_n_eff=float(np.mean(n_eff >= target_n_eff)) if target_n_eff else None,
         wall_time_s=time.perf_counter() - start,
     )
-    pd.DataFrame(rows).to_csv(os.path.join(outdir, "pp_injections.csv"), index=False)
+    table.to_csv(os.path.join(outdir, "pp_injections.csv"), index=False)
     with open(os.path.join(outdir, "pp_summary.json"), "w") as stream:
         json.dump(summary, stream, indent=2)
     return summary
@@ -151,6 +168,11 @@ def main(argv=None):
     parser.add_argument("model", help="the model file")
     parser.add_argument("--num-injections", type=int, default=100)
     parser.add_argument("--num-samples", type=int, default=10_000, help="proposal draws per injection")
+    parser.add_argument("--target-n-eff", type=int, default=None,
+                        help="instead of --num-samples: draw until n_eff reaches this (at most --max-samples)")
+    parser.add_argument("--max-samples", type=int, default=200_000)
+    parser.add_argument("--gnpe-chains", type=int, default=5000, help="GNPE models: Gibbs chains")
+    parser.add_argument("--gnpe-iterations", type=int, default=30, help="GNPE models: Gibbs iterations")
     parser.add_argument("--outdir", default="outdir_pp")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
@@ -164,6 +186,8 @@ def main(argv=None):
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
     bilby.core.utils.setup_logger(log_level="INFO")
     summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
-                     args.npool, args.device, marginalise=args.marginalise)
+                     args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
+                     max_samples=args.max_samples,
+                     proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations))
     print(json.dumps(summary, indent=2))
     return 0

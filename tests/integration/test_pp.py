@@ -17,6 +17,18 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
     assert len((tmp_path / "pp_injections.csv").read_text().strip().splitlines()) == 4
 
 
+def test_efficiency_survey_draws_until_the_target_n_eff(masses_model, tmp_path):
+    import pandas as pd
+
+    summary = run_pp(masses_model, num_injections=2, outdir=str(tmp_path), seed=3, target_n_eff=300,
+                     max_samples=20_000)
+    table = pd.read_csv(tmp_path / "pp_injections.csv")
+    assert (table["n_eff"] >= 300).all() and summary["fraction_reaching_target_n_eff"] == 1.0
+    assert summary["n_eff_worst"] == table["n_eff"].min()
+    assert (table["network_optimal_snr"] > 0).all() and (table["likelihood_calls"] > 0).all()
+    assert {"injected_chirp_mass", "wall_time_s"} <= set(table.columns)
+
+
 def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
     import pytest
 
