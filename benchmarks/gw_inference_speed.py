@@ -13,9 +13,10 @@ import time
 import bilby
 import numpy as np
 
+from bilby_dingo.models import training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.proposals.network import NetworkProposal
-from bilby_dingo.validation.pp import simulate_event, training_priors
+from bilby_dingo.validation.pp import simulate_event
 
 
 def main():

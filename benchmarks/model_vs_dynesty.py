@@ -1,12 +1,14 @@
 """A trained model against bilby + dynesty on the same injections, likelihood and machine.
 
-For each injection (drawn from the model's training prior, Gaussian noise from a PSD of its family;
-parameters the model did not learn fixed at their injected values, as in bilby_dingo_pp), runs
+For each injection (drawn from the model's training prior until its network optimal SNR reaches
+``--min-snr``, Gaussian noise from a PSD of its family; parameters the model did not learn fixed at
+their injected values or, with ``--marginalise``, left to bilby's marginalisation, as in bilby_dingo_pp), runs
 dingo (``--target-n-eff``) and dynesty (``--nlive``) through ``bilby.run_sampler`` and reports the 1-D
 JSDs, the log-evidence difference with its combined error, likelihood calls and wall time of each
 and the speed-up. Writes ``OUTDIR/model_vs_dynesty.json``.
 
-    python benchmarks/model_vs_dynesty.py MODEL --num-injections 3 --outdir outdir_vs_dynesty
+    python benchmarks/model_vs_dynesty.py MODEL --num-injections 3 --outdir outdir_vs_dynesty \
+        [--marginalise distance phase] [--min-snr 10]
 """
 
 import argparse
@@ -20,9 +22,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bilby_dingo.models import default_distance_lookup_table, training_priors  # noqa: E402
 from bilby_dingo.network.model_file import load_model  # noqa: E402
 from bilby_dingo.validation.compare import compare_results  # noqa: E402
-from bilby_dingo.validation.pp import simulate_event, training_priors  # noqa: E402
+from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event  # noqa: E402
 
 
 def main(argv=None):
@@ -35,6 +38,10 @@ def main(argv=None):
     parser.add_argument("--npool", type=int, default=1, help="likelihood processes, the same for both samplers")
     parser.add_argument("--outdir", default="outdir_vs_dynesty")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--marginalise", nargs="*", default=[], choices=sorted(MARGINALISABLE),
+                        help="leave these to bilby's likelihood marginalisation (both samplers)")
+    parser.add_argument("--min-snr", type=float, default=0.0,
+                        help="redraw each injection until its network optimal SNR reaches this")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
     os.makedirs(args.outdir, exist_ok=True)
@@ -47,8 +54,15 @@ def main(argv=None):
         rng = np.random.default_rng([args.seed, index])
         psd_entry = entries[index % len(entries)]
         trigger_time = metadata["reference_time"] + 86400.0 * index
-        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry)
-        keys = [key for key in metadata["inference_parameters"] if not analysis[key].is_fixed]
+        lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
+        while True:
+            likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry,
+                                                             args.marginalise, lookup_table=lookup_table)
+            snr = network_optimal_snr(likelihood)
+            if snr >= args.min_snr:
+                break
+        keys = [key for key in metadata["inference_parameters"]
+                if isinstance(analysis[key], bilby.core.prior.Prior) and not analysis[key].is_fixed]
         common = dict(outdir=os.path.join(args.outdir, f"injection_{index}"), save="hdf5", npool=args.npool,
                       injection_parameters=injection)
         start = time.perf_counter()
@@ -61,10 +75,10 @@ def main(argv=None):
                                     sample="acceptance-walk", naccept=60, seed=args.seed + index, resume=False, print_progress=False,
                                     **common)
         dynesty_seconds = time.perf_counter() - start
-        row = dict(injection=index, psd=psd_entry, **compare_results(dingo, dynesty, keys, dingo_seconds,
+        row = dict(injection=index, psd=psd_entry, network_optimal_snr=snr, **compare_results(dingo, dynesty, keys, dingo_seconds,
                                                                        dynesty_seconds))
         rows.append(row)
-        print(f"injection {index} ({psd_entry}): max JSD {row['max_jsd_nats']:.4f} nats; log Z dingo "
+        print(f"injection {index} ({psd_entry}, SNR {snr:.1f}): max JSD {row['max_jsd_nats']:.4f} nats; log Z dingo "
               f"{row['log_evidence_dingo']:.3f} ± {row['log_evidence_err_dingo']:.3f}, dynesty "
               f"{row['log_evidence_other']:.3f} ± {row['log_evidence_err_other']:.3f} "
               f"(Δ = {row['log_evidence_difference'] / row['combined_error']:+.1f}σ); efficiency "
@@ -72,7 +86,8 @@ def main(argv=None):
               f"{row['likelihood_calls_other']}; {row['wall_time_dingo_s']:.0f} s vs {row['wall_time_other_s']:.0f} s "
               f"(×{row['speed_up']:.1f})", flush=True)
     with open(os.path.join(args.outdir, "model_vs_dynesty.json"), "w") as stream:
-        json.dump(dict(model=args.model, nlive=args.nlive, target_n_eff=args.target_n_eff, injections=rows),
+        json.dump(dict(model=args.model, nlive=args.nlive, target_n_eff=args.target_n_eff,
+                       marginalised=args.marginalise, min_snr=args.min_snr, injections=rows),
                   stream, indent=2)
     return 0
 

@@ -84,6 +84,11 @@ def simulate_event(metadata, priors, rng, trigger_time, psd_entry, marginalise=(
     return likelihood, analysis, injection
 
 
+def network_optimal_snr(likelihood):
+    """The injection's optimal SNR over the likelihood's detectors (bilby's per-detector values, combined)."""
+    return float(np.sqrt(sum(abs(ifo.meta_data["optimal_SNR"]) ** 2 for ifo in likelihood.interferometers)))
+
+
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
            proposal_kwargs=None):
@@ -126,7 +131,7 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
         is_results.append(result)
         meta = result.meta_data["dingo"]
         efficiencies.append(meta["sample_efficiency"])
-        optimal_snr = np.sqrt(sum(abs(ifo.meta_data["optimal_SNR"]) ** 2 for ifo in likelihood.interferometers))
+        optimal_snr = network_optimal_snr(likelihood)
         rows.append(dict(injection=index, psd=psd_entry, network_optimal_snr=optimal_snr,
                          sample_efficiency=meta["sample_efficiency"], n_eff=meta["n_eff"],
                          num_proposals=meta["num_proposals"], likelihood_calls=result.num_likelihood_evaluations,
