@@ -10,8 +10,9 @@ the proposal lives on the extended space (θ, t̂), as in DINGO-IS:
    A chain moves by about a kernel width per step, so chains that start tens of ms away (a broad
    q_init: little training, or low SNR) never arrive. **Likelihood-guided start** (``gnpe_guide_draws``
    candidates, default 2000; 0 turns it off): one Gibbs step from q_init's draws, bilby's likelihood
-   and prior on the resulting θ, and the chains start from the times of the ``GUIDE_ELITE`` draws
-   with the highest L π. Those likelihood calls are counted (``setup_likelihood_evaluations``).
+   and prior on the resulting θ, and the chains start from those draws' times resampled by their
+   importance weights (see :meth:`GNPEProposal.guided_start_times`). Those likelihood calls are
+   counted (``setup_likelihood_evaluations``).
 2. **Proxy density** q(t̂): an unconditional neural spline flow (a Student-t for one detector)
    fitted to those proxies.
 3. **Draws**: t̂ ~ q(t̂), then θ ~ q(θ | d, t̂): one network pass per draw, no chain. So
@@ -47,7 +48,6 @@ from .prior import bilby_generator
 logger = logging.getLogger(f"bilby.{__name__}")
 
 NETWORK_CHUNK = 2048  # draws per network pass: bounds the memory of the per-draw shifted inputs
-GUIDE_ELITE = 20  # the likelihood-guided start keeps the candidates with the 20 highest L π
 
 
 class ProxyDensity:
@@ -213,11 +213,13 @@ class GNPEProposal(NetworkProposal):
 
         return self._run_chunks(draw, len(proxies), seed)
 
-    def initial_times(self, n, seed):
-        """t_I ~ q_init(t_I | d) from the unshifted data, shape (n, n_detectors)."""
+    def initial_times(self, n, seed, with_log_prob=False):
+        """t_I ~ q_init(t_I | d) from the unshifted data, shape (n, n_detectors) (and log q_init)."""
         with torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(seed)
-            times, _ = self.model.gnpe_init.sample_and_log_prob(self.inputs, n)
+            times, log_prob = self.model.gnpe_init.sample_and_log_prob(self.inputs, n)
+        if with_log_prob:
+            return times.cpu().numpy(), log_prob.cpu().numpy()
         return times.cpu().numpy()
 
     def network_detector_times(self, theta):
@@ -244,29 +246,44 @@ class GNPEProposal(NetworkProposal):
         return times + self.kernel.sample(num_chains, rng)
 
     def guided_start_times(self, likelihood, num_chains, seed):
-        """Chain starts: detector times of the one-step Gibbs draws from q_init with the highest L(θ) π(θ).
+        """Chain starts: one-step Gibbs draws from q_init, resampled by their importance weights.
 
-        Only where the chains start changes: the final weights are exact whatever the start.
+        Candidates t ~ q_init(t | d), t̂ = t + ε, θ ~ q(θ | d, t̂) are importance draws of the posterior
+        on the extended space (θ, t̂, t) with target p(θ | d) κ(t̂ − t(θ)) κ(t̂ − t): their weights are
+        L π κ(t̂ − t(θ)) / (q_init(t | d) q(θ | d, t̂)). The chains start from the detector times of
+        draws resampled by those weights (sampling-importance-resampling): spread over the posterior
+        when the data say little, on the few best candidates when the posterior is narrow. Only where
+        the chains start changes: the final weights are exact whatever the start.
         """
         rng = np.random.default_rng([seed, 29])
         n = self.gnpe_guide_draws
-        proxies = self.initial_times(n, seed=int(rng.integers(2**62))) + self.kernel.sample(n, rng)
-        theta, _ = self.conditional_draw(proxies, seed=int(rng.integers(2**62)))
-        score = self._log_likelihood_and_prior(likelihood, self.to_event(theta), rng)
+        initial, log_q_initial = self.initial_times(n, seed=int(rng.integers(2**62)), with_log_prob=True)
+        proxies = initial + self.kernel.sample(n, rng)
+        theta, log_q_theta = self.conditional_draw(proxies, seed=int(rng.integers(2**62)))
         times = self.network_detector_times(theta)
-        finite = np.isfinite(score)
+        log_weights = (self._log_likelihood_and_prior(likelihood, self.to_event(theta), rng)
+                       + self.kernel.log_prob(proxies - times) - log_q_initial - log_q_theta)
+        finite = np.isfinite(log_weights)
         if not finite.any():
-            logger.warning("GNPE guided start: no candidate inside the prior; starting the chains from q_init.")
+            logger.warning("GNPE guided start: no candidate has a non-zero weight; starting the chains from q_init.")
             return None
-        elite = np.argsort(np.where(finite, -score, np.inf))[:min(GUIDE_ELITE, int(finite.sum()))]
-        return times[rng.choice(elite, size=num_chains)]
+        probabilities = np.exp(log_weights[finite] - log_weights[finite].max())
+        probabilities /= probabilities.sum()
+        logger.info(f"GNPE guided start: {n} candidates, effective sample size {1 / np.sum(probabilities**2):.1f}")
+        return times[finite][rng.choice(int(finite.sum()), size=num_chains, p=probabilities)]
 
     def _log_likelihood_and_prior(self, likelihood, samples, rng):
-        """log L + log π of network draws completed with prior draws and fixed values (−inf outside the prior)."""
+        """log L + log π of network draws completed with prior draws and fixed values (−inf outside the prior).
+
+        Parameters drawn here from their prior have their prior density taken out again: the result is
+        the importance weight's numerator over the prior draws' density.
+        """
         n = len(next(iter(samples.values())))
+        log_drawn = np.zeros(n)
         with bilby_generator(rng):
             for key in self.from_prior:
                 samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
+                log_drawn += self.priors[key].ln_prob(samples[key])
         search = {key: samples[key] for key in self.parameter_keys}
         log_prior = np.asarray(self.priors.ln_prob(search, axis=0), dtype=float) * np.ones(n)
         fixed = {key: self._fixed_value(key) for key in self.priors if self._is_fixed(key)}
@@ -275,7 +292,7 @@ class GNPEProposal(NetworkProposal):
         for i in np.flatnonzero(np.isfinite(log_prior)):
             parameters = dict(fixed)
             parameters.update({key: float(value[i]) for key, value in search.items()})
-            score[i] = call(parameters) + log_prior[i]
+            score[i] = call(parameters) + log_prior[i] - log_drawn[i]
         self.setup_likelihood_evaluations += int(np.isfinite(log_prior).sum())
         return score
 
