@@ -149,6 +149,7 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     summary = dict(
         model=model_path, num_injections=num_injections, num_samples=num_samples, target_n_eff=target_n_eff,
         max_samples=max_samples if target_n_eff else None, seed=seed, marginalised=list(marginalise),
+        proposal_kwargs=dict(proposal_kwargs or {}),
         network_combined_pvalue=float(network_pvalues.combined_pvalue),
         network_pvalues=dict(zip(network_pvalues.names, map(float, network_pvalues.pvalues))),
         importance_sampled_combined_pvalue=float(is_pvalues.combined_pvalue),
@@ -178,6 +179,8 @@ def main(argv=None):
     parser.add_argument("--max-samples", type=int, default=200_000)
     parser.add_argument("--gnpe-chains", type=int, default=5000, help="GNPE models: Gibbs chains")
     parser.add_argument("--gnpe-iterations", type=int, default=30, help="GNPE models: Gibbs iterations")
+    parser.add_argument("--gnpe-guide-draws", type=int, default=2000,
+                        help="GNPE models: candidates for the likelihood-guided chain start (0: none)")
     parser.add_argument("--outdir", default="outdir_pp")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
@@ -193,6 +196,7 @@ def main(argv=None):
     summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
                      args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
                      max_samples=args.max_samples,
-                     proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations))
+                     proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
+                                          gnpe_guide_draws=args.gnpe_guide_draws))
     print(json.dumps(summary, indent=2))
     return 0
