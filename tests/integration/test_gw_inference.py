@@ -165,3 +165,15 @@ def test_an_analysis_outside_the_default_models_scope_says_how_to_train_one(mass
     with pytest.raises(ProposalError, match=r"(?s)default model was used.*does not cover.*bilby_dingo_train.*model="):
         bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=100, outdir=str(tmp_path), label="scope",
                           save=False, resume=False, diagnostic_plots=False)
+
+
+def test_analysis_priors_are_the_training_prior_over_the_trained_time_window(gnpe_model):
+    from bilby_dingo.models import analysis_priors
+    from bilby_dingo.network.model_file import read_model_file
+
+    metadata = read_model_file(gnpe_model)["metadata"]
+    priors = analysis_priors(1_300_000_000.0, model=gnpe_model)
+    assert priors["geocent_time"].minimum == pytest.approx(1_300_000_000.0 - 0.05)
+    assert priors["geocent_time"].maximum == pytest.approx(1_300_000_000.0 + 0.05)
+    for key in ("chirp_mass", "mass_ratio"):
+        assert str(priors[key]) == metadata["priors"][key]
