@@ -28,6 +28,9 @@ from bilby_dingo.validation.compare import compare_results  # noqa: E402
 from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event  # noqa: E402
 
 
+MAX_DRAWS = 1000  # injections tried per --min-snr before giving up
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
@@ -55,12 +58,15 @@ def main(argv=None):
         psd_entry = entries[index % len(entries)]
         trigger_time = metadata["reference_time"] + 86400.0 * index
         lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
-        while True:
+        for _ in range(MAX_DRAWS):
             likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry,
                                                              args.marginalise, lookup_table=lookup_table)
             snr = network_optimal_snr(likelihood)
             if snr >= args.min_snr:
                 break
+        else:
+            raise SystemExit(f"No injection of {MAX_DRAWS} drawn from the training prior reached network SNR "
+                             f"{args.min_snr:g} with {psd_entry}: lower --min-snr.")
         keys = [key for key in metadata["inference_parameters"]
                 if isinstance(analysis[key], bilby.core.prior.Prior) and not analysis[key].is_fixed]
         common = dict(outdir=os.path.join(args.outdir, f"injection_{index}"), save="hdf5", npool=args.npool,

@@ -7,9 +7,9 @@
 # (c) 3 injections (network SNR >= 10) against bilby + dynesty on the same likelihood and machine.
 # Distance and phase are left to bilby's marginalisation in all three, as the default model is used.
 set -euo pipefail
+MODEL=$(realpath "${1:-$(python -c "import bilby_dingo; print(bilby_dingo.default_model())")}")
+OUT=$(realpath -m "${2:-outdir_validation}")
 cd "$(dirname "$0")/.."
-MODEL=${1:-$(python -c "import bilby_dingo; print(bilby_dingo.default_model())")}
-OUT=${2:-outdir_validation}
 shift $(( $# > 2 ? 2 : $# ))
 STEPS=${*:-pp efficiency dynesty}
 for step in $STEPS; do

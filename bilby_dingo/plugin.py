@@ -28,6 +28,7 @@ from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
 from .importance_sampling.statistics import efficiency_warning_message, rejection_sample, summarize
 from .proposals import PriorProposal, Proposal, ProposalError
+from .proposals.event_data import ModelScopeError
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
@@ -87,7 +88,7 @@ class Dingo(Sampler):
             likelihood)
         try:
             self.proposal = self._build_proposal(self.settings.proposal)
-        except ProposalError as error:
+        except ModelScopeError as error:
             if not uses_default_model:
                 raise
             from .models import DEFAULT_MODEL_CONFIG

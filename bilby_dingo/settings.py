@@ -53,8 +53,8 @@ class DingoSettings:
         For a GNPE model: Gibbs iterations (DINGO: 30) and parallel chains whose final time proxies
         the proxy density is fitted to.
     gnpe_guide_draws:
-        For a GNPE model: candidates whose likelihood picks where the Gibbs chains start (0: start
-        from the initialisation network alone); these likelihood calls are counted in the result.
+        For a GNPE model: candidates whose likelihood picks where the Gibbs chains start (0 or None:
+        start from the initialisation network alone); these likelihood calls are counted in the result.
     pool:
         A user-supplied multiprocessing pool (bilby's convention).
     """
@@ -105,14 +105,13 @@ class DingoSettings:
                         f"{key}={values[key]!r}: GNPE needs at least one Gibbs iteration and one chain (DINGO uses "
                         f"30 iterations; the defaults are 30 and 5000).")
                 values[key] = number
-        if values.get("gnpe_guide_draws") is not None:
-            number = _int("gnpe_guide_draws", values["gnpe_guide_draws"])
+        if "gnpe_guide_draws" in values:
+            # None (bilby_pipe: 'None') turns the guided start off, like 0.
+            number = 0 if values["gnpe_guide_draws"] is None else _int("gnpe_guide_draws", values["gnpe_guide_draws"])
             if number < 0:
-                raise ValueError(f"gnpe_guide_draws={number}: give 0 (chains start from the initialisation network) "
-                                 f"or a positive number of candidates (default 2000).")
+                raise ValueError(f"gnpe_guide_draws={number}: give 0 or None (chains start from the initialisation "
+                                 f"network) or a positive number of candidates (default 2000).")
             values["gnpe_guide_draws"] = number
-        elif "gnpe_guide_draws" in values:
-            values.pop("gnpe_guide_draws")
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
         if "resume" in values:

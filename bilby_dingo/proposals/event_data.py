@@ -11,6 +11,10 @@ from ..simulation.simulator import network_input
 from ..simulation.waveforms import band_mask
 from .base import ProposalError
 
+
+class ModelScopeError(ProposalError):
+    """The analysis (data, detectors, band, waveform, time prior) lies outside what the model was trained for."""
+
 logger = logging.getLogger(f"bilby.{__name__}")
 
 
@@ -25,36 +29,36 @@ def _model_mask(metadata, frequency_array):
 
 
 def check_event_against_model(metadata, likelihood, priors, allow_waveform_mismatch=False):
-    """Raise :class:`ProposalError` where the analysis does not match what the model was trained for.
+    """Raise :class:`ModelScopeError` where the analysis does not match what the model was trained for.
 
     Returns the event's trigger time (from the data segment, bilby_pipe's convention) and the
     time range the model covers.
     """
     interferometers = getattr(likelihood, "interferometers", None)
     if interferometers is None:
-        raise ProposalError("The network proposal needs a bilby GW likelihood with interferometers "
+        raise ModelScopeError("The network proposal needs a bilby GW likelihood with interferometers "
                             "(e.g. GravitationalWaveTransient).")
     names = [ifo.name for ifo in interferometers]
     if sorted(names) != sorted(metadata["detectors"]):
-        raise ProposalError(f"The data have detectors {names}, the model was trained for {metadata['detectors']}. "
+        raise ModelScopeError(f"The data have detectors {names}, the model was trained for {metadata['detectors']}. "
                             f"Analyse exactly those detectors or train a model for {names}.")
     for ifo in interferometers:
         data = ifo.strain_data
         if not np.isclose(data.duration, metadata["duration"]):
-            raise ProposalError(f"{ifo.name}: the data last {data.duration:g} s, the model was trained on "
+            raise ModelScopeError(f"{ifo.name}: the data last {data.duration:g} s, the model was trained on "
                                 f"{metadata['duration']:g} s segments. Use duration = {metadata['duration']:g}.")
         if not np.isclose(data.sampling_frequency, metadata["sampling_frequency"]):
-            raise ProposalError(f"{ifo.name}: sampling frequency {data.sampling_frequency:g} Hz, the model was trained at "
+            raise ModelScopeError(f"{ifo.name}: sampling frequency {data.sampling_frequency:g} Hz, the model was trained at "
                                 f"{metadata['sampling_frequency']:g} Hz.")
         if ifo.minimum_frequency > metadata["minimum_frequency"] + 1e-9 or \
                 ifo.maximum_frequency < metadata["maximum_frequency"] - 1e-9:
-            raise ProposalError(
+            raise ModelScopeError(
                 f"{ifo.name}: the analysis band {ifo.minimum_frequency:g}-{ifo.maximum_frequency:g} Hz does not cover "
                 f"the model's band {metadata['minimum_frequency']:g}-{metadata['maximum_frequency']:g} Hz. Widen the "
                 f"analysis band (data beyond the model's band are fine: the network sees its own band).")
         psd = ifo.power_spectral_density_array[_model_mask(metadata, ifo.frequency_array)]
         if not np.all(np.isfinite(psd)) or np.any(psd <= 0):
-            raise ProposalError(f"{ifo.name}: the PSD is not finite and positive over the model's band.")
+            raise ModelScopeError(f"{ifo.name}: the PSD is not finite and positive over the model's band.")
 
     generator = getattr(likelihood, "waveform_generator", None)
     arguments = getattr(generator, "waveform_arguments", {}) or {}
@@ -67,7 +71,7 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
     if mismatches:
         message = f"The likelihood uses {' and '.join(mismatches)}."
         if not allow_waveform_mismatch:
-            raise ProposalError(message + " Use a likelihood with the model's settings, or pass "
+            raise ModelScopeError(message + " Use a likelihood with the model's settings, or pass "
                                 "allow_waveform_mismatch=True to importance-sample anyway (exact weights, lower efficiency).")
         logger.warning(message + " Importance sampling corrects for it where the supports overlap.")
 
@@ -81,7 +85,7 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
     if time_prior is not None:
         low, high = _support(time_prior)
         if low < time_range[0] - 1e-6 or high > time_range[1] + 1e-6:
-            raise ProposalError(
+            raise ModelScopeError(
                 f"The geocent_time prior spans {low:.4f}-{high:.4f}; the model covers {time_range[0]:.4f}-"
                 f"{time_range[1]:.4f} (trigger ± deltaT/2 = {half_width:g} s, with the trigger "
                 f"{metadata['post_trigger_duration']:g} s before the segment end). Centre the segment on the event "
@@ -125,7 +129,7 @@ def network_input_from_likelihood(metadata, likelihood, reference_asd):
         ifo = by_name[name]
         mask = _model_mask(metadata, ifo.frequency_array)
         if np.count_nonzero(mask) != metadata["num_bins"]:
-            raise ProposalError(f"{name}: the data have {np.count_nonzero(mask)} bins in the model's band, the model "
+            raise ModelScopeError(f"{name}: the data have {np.count_nonzero(mask)} bins in the model's band, the model "
                                 f"expects {metadata['num_bins']}.")
         psd = ifo.power_spectral_density_array[mask]
         rows_strain.append(ifo.frequency_domain_strain[mask] * whitening_factor(psd, metadata["duration"]))

@@ -42,7 +42,7 @@ from ..simulation.time_proxies import (
 )
 from ..simulation.waveforms import WaveformSettings
 from .base import ProposalError
-from .network import NetworkProposal
+from .network import NetworkProposal, heavy_tailed_fit
 from .prior import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
@@ -236,8 +236,10 @@ class GNPEProposal(NetworkProposal):
         The chains start from ``start_times`` (num_chains, n_det) if given, else from q_init's draws.
         """
         rng = np.random.default_rng([seed, 17])
-        times = self.initial_times(num_chains, seed=int(rng.integers(2**62)))
-        if start_times is not None:
+        initial_seed = int(rng.integers(2**62))
+        if start_times is None:
+            times = self.initial_times(num_chains, seed=initial_seed)
+        else:
             times = np.asarray(start_times, dtype=float)
         for _ in range(iterations):
             proxies = times + self.kernel.sample(num_chains, rng)
@@ -249,20 +251,17 @@ class GNPEProposal(NetworkProposal):
         """Chain starts: one-step Gibbs draws from q_init, resampled by their importance weights.
 
         Candidates t ~ q_init(t | d), t̂ = t + ε, θ ~ q(θ | d, t̂) are importance draws of the posterior
-        on the extended space (θ, t̂, t) with target p(θ | d) κ(t̂ − t(θ)) κ(t̂ − t): their weights are
-        L π κ(t̂ − t(θ)) / (q_init(t | d) q(θ | d, t̂)). The chains start from the detector times of
-        draws resampled by those weights (sampling-importance-resampling): spread over the posterior
-        when the data say little, on the few best candidates when the posterior is narrow. Only where
-        the chains start changes: the final weights are exact whatever the start.
+        on the extended space (θ, t̂, t) (see :meth:`candidate_log_weights`). The chains start from the
+        detector times of draws resampled by those weights (sampling-importance-resampling): spread over
+        the posterior when the data say little, on the few best candidates when it is narrow. Only
+        where the chains start changes: the final weights are exact whatever the start.
         """
         rng = np.random.default_rng([seed, 29])
         n = self.gnpe_guide_draws
         initial, log_q_initial = self.initial_times(n, seed=int(rng.integers(2**62)), with_log_prob=True)
         proxies = initial + self.kernel.sample(n, rng)
         theta, log_q_theta = self.conditional_draw(proxies, seed=int(rng.integers(2**62)))
-        times = self.network_detector_times(theta)
-        log_weights = (self._log_likelihood_and_prior(likelihood, self.to_event(theta), rng)
-                       + self.kernel.log_prob(proxies - times) - log_q_initial - log_q_theta)
+        log_weights, times = self.candidate_log_weights(likelihood, theta, proxies, log_q_initial + log_q_theta, rng)
         finite = np.isfinite(log_weights)
         if not finite.any():
             logger.warning("GNPE guided start: no candidate has a non-zero weight; starting the chains from q_init.")
@@ -272,29 +271,38 @@ class GNPEProposal(NetworkProposal):
         logger.info(f"GNPE guided start: {n} candidates, effective sample size {1 / np.sum(probabilities**2):.1f}")
         return times[finite][rng.choice(int(finite.sum()), size=num_chains, p=probabilities)]
 
-    def _log_likelihood_and_prior(self, likelihood, samples, rng):
-        """log L + log π of network draws completed with prior draws and fixed values (−inf outside the prior).
+    def candidate_log_weights(self, likelihood, theta, proxies, log_q, rng):
+        """log w of network-frame candidates θ with proxies t̂ drawn with density ``log_q``; and their t(θ).
 
-        Parameters drawn here from their prior have their prior density taken out again: the result is
-        the importance weight's numerator over the prior draws' density.
+        w = L(θ) π(θ) r(θ_aux) κ(t̂ − t(θ)) / q, with the analysis's values (sampled, fixed, or drawn
+        here from the prior for parameters the model did not learn — their prior density cancels), and
+        r a Student-t fitted to the candidates' learned-but-not-sampled parameters, which the network
+        draws but the analysis does not sample. t(θ) (relative to the trigger) comes from the analysis's
+        geocent_time, ra and dec, as in the final weights. −inf where the prior or the kernel vanishes.
         """
-        n = len(next(iter(samples.values())))
-        log_drawn = np.zeros(n)
+        n = len(theta)
+        samples = self.to_event(theta)
+        log_weights = -np.asarray(log_q, dtype=float)
         with bilby_generator(rng):
             for key in self.from_prior:
                 samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
-                log_drawn += self.priors[key].ln_prob(samples[key])
+                log_weights -= self.priors[key].ln_prob(samples[key])
+        if self.auxiliary:
+            values = np.column_stack([samples[key] for key in self.auxiliary])
+            log_weights += np.atleast_1d(heavy_tailed_fit(values).logpdf(values))
         search = {key: samples[key] for key in self.parameter_keys}
-        log_prior = np.asarray(self.priors.ln_prob(search, axis=0), dtype=float) * np.ones(n)
+        times = self.analysis_detector_times(search)
+        log_weights += self.kernel.log_prob(proxies - times)
+        log_weights += np.asarray(self.priors.ln_prob(search, axis=0), dtype=float) * np.ones(n)
         fixed = {key: self._fixed_value(key) for key in self.priors if self._is_fixed(key)}
         call = likelihood_caller(likelihood)
-        score = np.full(n, -np.inf)
-        for i in np.flatnonzero(np.isfinite(log_prior)):
+        evaluate = np.flatnonzero(np.isfinite(log_weights))
+        for i in evaluate:
             parameters = dict(fixed)
             parameters.update({key: float(value[i]) for key, value in search.items()})
-            score[i] = call(parameters) + log_prior[i] - log_drawn[i]
-        self.setup_likelihood_evaluations += int(np.isfinite(log_prior).sum())
-        return score
+            log_weights[i] += call(parameters)
+        self.setup_likelihood_evaluations += len(evaluate)
+        return log_weights, times
 
     # --- the Proposal interface --------------------------------------------------------------------
 

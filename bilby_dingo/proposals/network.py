@@ -116,9 +116,7 @@ class NetworkProposal(Proposal):
 
     def _fit_auxiliary_density(self, seed):
         samples, _, _ = self.sample_network(PILOT_DRAWS, seed=seed + 7919)
-        values = np.column_stack([samples[key] for key in self.auxiliary])
-        covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(len(self.auxiliary))
-        return stats.multivariate_t(values.mean(axis=0), covariance, df=5)
+        return heavy_tailed_fit(np.column_stack([samples[key] for key in self.auxiliary]))
 
     # --- the Proposal interface ----------------------------------------------------------------------
 
@@ -156,3 +154,9 @@ def network_proposal(model_path, likelihood, priors, search_parameter_keys, devi
                             gnpe_guide_draws=gnpe_guide_draws, **kwargs)
     return NetworkProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
                            loaded_model=loaded_model, **kwargs)
+
+
+def heavy_tailed_fit(values):
+    """A Student-t (5 degrees of freedom) with the mean and 1.5× the covariance of ``values`` (n, k)."""
+    covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(values.shape[1])
+    return stats.multivariate_t(values.mean(axis=0), covariance, df=5)

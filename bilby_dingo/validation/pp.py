@@ -192,6 +192,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.num_injections < 2 or args.num_samples < 1:
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
+    if args.target_n_eff is not None and args.target_n_eff < 1:
+        parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
     bilby.core.utils.setup_logger(log_level="INFO")
     summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
                      args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,

@@ -67,15 +67,17 @@ def test_gnpe_run_stores_proxies_and_kernel_terms(gnpe_model, tmp_path):
     np.testing.assert_allclose(draws["log_weights"], log_w, atol=1e-8)
     noise = loaded.log_noise_evidence
     assert loaded.log_evidence == pytest.approx(logsumexp(log_w) - np.log(len(log_w)) + noise, abs=1e-8)
-    # Draws outside the kernel's support cost no likelihood call; the guided start's calls are counted.
-    assert 1000 < meta["proposal_setup_likelihood_evaluations"] <= 2000  # candidates inside the prior
-    calls_on_draws = loaded.num_likelihood_evaluations - meta["proposal_setup_likelihood_evaluations"]
-    assert meta["num_proposals"] - calls_on_draws >= np.sum(~np.isfinite(draws["log_auxiliary_target"]))
+    # Exactly the draws inside the prior and the kernel's support cost a likelihood call, plus the
+    # guided start's candidates (those inside the prior and kernel).
+    setup = meta["proposal_setup_likelihood_evaluations"]
+    assert 500 < setup <= 2000
+    in_support = np.sum(np.isfinite(draws["log_prior"] + draws["log_auxiliary_target"]))
+    assert loaded.num_likelihood_evaluations == setup + in_support < meta["num_proposals"] + setup
     assert abs(np.median(loaded.posterior["geocent_time"]) - GW_TRIGGER_TIME) < 0.002
     assert abs(np.median(loaded.posterior["chirp_mass"]) - injection["chirp_mass"]) < 0.5
 
 
-def test_the_likelihood_guided_start_puts_the_chains_near_the_signal(gnpe_model):
+def test_the_likelihood_guided_start_puts_the_chains_near_the_signal(gnpe_model, tmp_path):
     """With the time free over ±50 ms, the tiny initialisation network places the detector times only to
     several ms; the chains' starts chosen by the likelihood are much closer to the true times."""
     from bilby_dingo.simulation.time_proxies import detector_times
@@ -97,7 +99,43 @@ def test_the_likelihood_guided_start_puts_the_chains_near_the_signal(gnpe_model)
                                 gnpe_guide_draws=0)
     assert unguided.setup_likelihood_evaluations == 0
     with pytest.raises(ValueError, match="gnpe_guide_draws=-1"):
-        bilby.run_sampler(likelihood, priors, sampler="dingo", model=gnpe_model, gnpe_guide_draws=-1, save=False)
+        bilby.run_sampler(likelihood, priors, sampler="dingo", model=gnpe_model, gnpe_guide_draws=-1, save=False,
+                          outdir=str(tmp_path))
+
+
+class ConstantLikelihood:
+    """Stands in for bilby's likelihood in the candidates' weights: log L ratio = 1.5 everywhere."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def log_likelihood_ratio(self, parameters=None):
+        self.calls += 1
+        return 1.5
+
+
+def test_guided_start_weights_are_the_extended_space_importance_weights(gnpe_model):
+    """log w = log L + log π + log κ(t̂ − t(θ)) − log q for every candidate, −inf outside the prior or
+    the kernel, and a likelihood call exactly where it is finite."""
+    likelihood, priors, _ = analysis()
+    proposal = network_proposal(gnpe_model, likelihood, priors, KEYS, gnpe_chains=50, gnpe_iterations=1,
+                                gnpe_guide_draws=0)
+    initial, log_q_initial = proposal.initial_times(400, seed=1, with_log_prob=True)
+    proxies = initial + proposal.kernel.sample(400, np.random.default_rng(2))
+    theta, log_q_theta = proposal.conditional_draw(proxies, seed=3)
+    log_q = log_q_initial + log_q_theta
+    stub = ConstantLikelihood()
+    log_weights, times = proposal.candidate_log_weights(stub, theta, proxies, log_q, np.random.default_rng(4))
+    samples = proposal.to_event(theta)
+    search = {key: samples[key] for key in KEYS}
+    expected = (1.5 + np.asarray(priors.ln_prob(search, axis=0)) - log_q
+                + proposal.kernel.log_prob(proxies - proposal.analysis_detector_times(search)))
+    finite = np.isfinite(expected)
+    assert 0 < finite.sum() < 400  # some candidates fall outside the kernel or the prior
+    np.testing.assert_array_equal(np.isfinite(log_weights), finite)
+    np.testing.assert_allclose(log_weights[finite], expected[finite], rtol=0, atol=1e-9)
+    assert stub.calls == finite.sum() == proposal.setup_likelihood_evaluations
+    np.testing.assert_allclose(times, proposal.network_detector_times(theta), atol=1e-6)
 
 
 def test_zero_gibbs_iterations_is_an_error(gnpe_model, tmp_path):

@@ -21,7 +21,7 @@ def test_efficiency_survey_draws_until_the_target_n_eff(masses_model, tmp_path):
     import pandas as pd
 
     summary = run_pp(masses_model, num_injections=2, outdir=str(tmp_path), seed=3, target_n_eff=300,
-                     max_samples=20_000)
+                     max_samples=20_000, num_samples=100)  # num_samples is ignored with a target
     table = pd.read_csv(tmp_path / "pp_injections.csv")
     assert (table["n_eff"] >= 300).all() and summary["fraction_reaching_target_n_eff"] == 1.0
     assert summary["n_eff_worst"] == table["n_eff"].min()

@@ -55,3 +55,14 @@ def test_max_samples_needs_a_target():
 def test_efficiency_warning_is_a_fraction(value):
     with pytest.raises(ValueError, match="efficiency_warning"):
         DingoSettings.from_kwargs(dict(efficiency_warning=value))
+
+
+@pytest.mark.parametrize("given, expected", [(None, 2000), ("2000", 2000), (500.0, 500), ("None", 0), (0, 0)])
+def test_gnpe_guide_draws_parsing(given, expected):
+    kwargs = {} if given is None else dict(gnpe_guide_draws=given)
+    assert DingoSettings.from_kwargs(kwargs).gnpe_guide_draws == expected
+
+
+def test_negative_gnpe_guide_draws_is_an_error():
+    with pytest.raises(ValueError, match="gnpe_guide_draws=-1: give 0 or None"):
+        DingoSettings.from_kwargs(dict(gnpe_guide_draws="-1"))
