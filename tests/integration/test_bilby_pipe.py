@@ -29,7 +29,7 @@ prior-dict = {{chirp_mass: Uniform(28, 32, name='chirp_mass'), mass_ratio: Unifo
 waveform-approximant = IMRPhenomD
 sampler = dingo
 sampling-seed = 4
-sampler-kwargs = {{num-samples: 2e3, target-n-eff: None, batch-size: 1000}}
+sampler-kwargs = {{proposal: prior, num-samples: 2e3, target-n-eff: None, batch-size: 1000}}
 """
 
 
