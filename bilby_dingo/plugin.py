@@ -49,8 +49,8 @@ class Dingo(Sampler):
     --------
     model: str
         A model file from ``bilby_dingo_train``; its network becomes the proposal q(θ | d, S_n).
-    proposal: "network" (default with ``model``), "prior" (default without) or a
-        :class:`bilby_dingo.proposals.Proposal`
+    proposal: "network" (default with ``model``, and for GW data without one: the default model
+        shipped with bilby_dingo), "prior" (default otherwise) or a :class:`bilby_dingo.proposals.Proposal`
     device: "cpu" (default), "cuda" or "auto"; allow_waveform_mismatch: bool, default False
     num_samples: int, default 10000
         Number of proposal draws. Or, instead:
