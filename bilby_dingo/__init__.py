@@ -10,7 +10,7 @@ The data flow, one package per step::
     importance_sampling/  weights w = L π / q, evidence, n_eff, checkpoints, plots
     plugin.py             the ``dingo`` bilby sampler that joins them into a bilby.Result
     validation/           P-P tests over many injections (bilby_dingo_pp)
-    models/               the default model's config (and file, once trained): default_model()
+    models/               the default model: config, trained file, default_model(), analysis_priors()
 """
 
 __version__ = "0.1.0"

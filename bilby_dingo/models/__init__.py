@@ -1,7 +1,8 @@
-"""The default model shipped with bilby_dingo: its training config, and its file once trained.
+"""The default model shipped with bilby_dingo: its training config, its trained file, and helpers.
 
 ``default_bbh.ini`` is the committed config (stellar-mass BBH, H1+L1, O1-O4 noise; the scope is in its
-header). The trained model file ``default_bbh_model.pt`` is shipped inside the package when it exists.
+header); ``default_bbh_model.pt`` the model trained from it; ``default_bbh_distance_lookup.npz`` bilby's
+distance-marginalisation table for its distance prior.
 """
 
 import os
