@@ -52,12 +52,12 @@ def main(argv=None):
     metadata = load_model(args.model)[1]
     priors = training_priors(metadata)
     entries = metadata["psd_family"]["entries"]
+    lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
     rows = []
     for index in range(args.num_injections):
         rng = np.random.default_rng([args.seed, index])
         psd_entry = entries[index % len(entries)]
         trigger_time = metadata["reference_time"] + 86400.0 * index
-        lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
         for _ in range(MAX_DRAWS):
             likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry,
                                                              args.marginalise, lookup_table=lookup_table)
@@ -78,11 +78,11 @@ def main(argv=None):
         dingo_seconds = time.perf_counter() - start
         start = time.perf_counter()
         dynesty = bilby.run_sampler(likelihood, analysis, sampler="dynesty", label="dynesty", nlive=args.nlive,
-                                    sample="acceptance-walk", naccept=60, seed=args.seed + index, resume=False, print_progress=False,
-                                    **common)
+                                    sample="acceptance-walk", naccept=60, seed=args.seed + index, resume=False,
+                                    print_progress=False, **common)
         dynesty_seconds = time.perf_counter() - start
-        row = dict(injection=index, psd=psd_entry, network_optimal_snr=snr, **compare_results(dingo, dynesty, keys, dingo_seconds,
-                                                                       dynesty_seconds))
+        row = dict(injection=index, psd=psd_entry, network_optimal_snr=snr,
+                   **compare_results(dingo, dynesty, keys, dingo_seconds, dynesty_seconds))
         rows.append(row)
         print(f"injection {index} ({psd_entry}, SNR {snr:.1f}): max JSD {row['max_jsd_nats']:.4f} nats; log Z dingo "
               f"{row['log_evidence_dingo']:.3f} ± {row['log_evidence_err_dingo']:.3f}, dynesty "

@@ -12,30 +12,34 @@ from bilby.core.likelihood import _safe_likelihood_call
 from bilby.core.sampler.base_sampler import _sampling_convenience_dump
 
 
-def likelihood_caller(likelihood, use_ratio=True):
-    """A function mapping a parameter dict to log L (or the log L ratio) of a bilby likelihood."""
+def log_likelihoods(likelihood, keys, theta, fixed, use_ratio=True):
+    """log L (or the log L ratio) of a bilby likelihood for each row of ``theta`` (n, len(keys)) → (n,).
+
+    Each call gets the ``fixed`` parameters plus the row's values for ``keys``.
+    """
     method = likelihood.log_likelihood_ratio if use_ratio else likelihood.log_likelihood
     if "parameters" in inspect.signature(method).parameters:
-        # bilby >= 2.7 likelihoods: inspect the signature once, not once per call.
-        return lambda parameters: method(parameters=parameters)
-    return lambda parameters: _safe_likelihood_call(likelihood, parameters=parameters, use_ratio=use_ratio)
-
-
-def log_likelihood_of_rows(theta):
-    """log L (or log L ratio) for each row of ``theta``, shape (n, D) → (n,).
-
-    Module-level so that multiprocessing can pickle it.
-    """
-    dump = _sampling_convenience_dump
-    keys = dump.search_parameter_keys
-    fixed = dump.parameters
-    call = likelihood_caller(dump.likelihood, dump.use_ratio)
+        # bilby >= 2.7 likelihoods: inspect the signature once per chunk, not once per call.
+        def call(parameters):
+            return method(parameters=parameters)
+    else:
+        def call(parameters):
+            return _safe_likelihood_call(likelihood, parameters=parameters, use_ratio=use_ratio)
     values = np.empty(len(theta))
-    for i, row in enumerate(theta):
+    for i, row in enumerate(np.asarray(theta, dtype=float)):
         parameters = dict(fixed)
         parameters.update(zip(keys, row.tolist()))
         values[i] = call(parameters)
     return values
+
+
+def log_likelihood_of_rows(theta):
+    """log L (or log L ratio) for each row of ``theta``, shape (n, D) → (n,), in any pool process.
+
+    Module-level so that multiprocessing can pickle it.
+    """
+    dump = _sampling_convenience_dump
+    return log_likelihoods(dump.likelihood, dump.search_parameter_keys, theta, dump.parameters, dump.use_ratio)
 
 
 class LikelihoodEvaluator:

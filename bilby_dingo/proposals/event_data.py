@@ -37,19 +37,19 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
     interferometers = getattr(likelihood, "interferometers", None)
     if interferometers is None:
         raise ModelScopeError("The network proposal needs a bilby GW likelihood with interferometers "
-                            "(e.g. GravitationalWaveTransient).")
+                              "(e.g. GravitationalWaveTransient).")
     names = [ifo.name for ifo in interferometers]
     if sorted(names) != sorted(metadata["detectors"]):
         raise ModelScopeError(f"The data have detectors {names}, the model was trained for {metadata['detectors']}. "
-                            f"Analyse exactly those detectors or train a model for {names}.")
+                              f"Analyse exactly those detectors or train a model for {names}.")
     for ifo in interferometers:
         data = ifo.strain_data
         if not np.isclose(data.duration, metadata["duration"]):
             raise ModelScopeError(f"{ifo.name}: the data last {data.duration:g} s, the model was trained on "
-                                f"{metadata['duration']:g} s segments. Use duration = {metadata['duration']:g}.")
+                                  f"{metadata['duration']:g} s segments. Use duration = {metadata['duration']:g}.")
         if not np.isclose(data.sampling_frequency, metadata["sampling_frequency"]):
             raise ModelScopeError(f"{ifo.name}: sampling frequency {data.sampling_frequency:g} Hz, the model was trained at "
-                                f"{metadata['sampling_frequency']:g} Hz.")
+                                  f"{metadata['sampling_frequency']:g} Hz.")
         if ifo.minimum_frequency > metadata["minimum_frequency"] + 1e-9 or \
                 ifo.maximum_frequency < metadata["maximum_frequency"] - 1e-9:
             raise ModelScopeError(
@@ -72,7 +72,7 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
         message = f"The likelihood uses {' and '.join(mismatches)}."
         if not allow_waveform_mismatch:
             raise ModelScopeError(message + " Use a likelihood with the model's settings, or pass "
-                                "allow_waveform_mismatch=True to importance-sample anyway (exact weights, lower efficiency).")
+                                  "allow_waveform_mismatch=True to importance-sample anyway (exact weights, lower efficiency).")
         logger.warning(message + " Importance sampling corrects for it where the supports overlap.")
 
     start = interferometers.start_time
@@ -130,7 +130,7 @@ def network_input_from_likelihood(metadata, likelihood, reference_asd):
         mask = _model_mask(metadata, ifo.frequency_array)
         if np.count_nonzero(mask) != metadata["num_bins"]:
             raise ModelScopeError(f"{name}: the data have {np.count_nonzero(mask)} bins in the model's band, the model "
-                                f"expects {metadata['num_bins']}.")
+                                  f"expects {metadata['num_bins']}.")
         psd = ifo.power_spectral_density_array[mask]
         rows_strain.append(ifo.frequency_domain_strain[mask] * whitening_factor(psd, metadata["duration"]))
         rows_psd.append(psd)

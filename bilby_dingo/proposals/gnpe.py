@@ -33,7 +33,7 @@ import torch
 from glasflow.flows import CouplingNSF
 from scipy import stats
 
-from ..importance_sampling.likelihood import likelihood_caller
+from ..importance_sampling.likelihood import log_likelihoods
 from ..simulation.time_proxies import (
     UniformTimeKernel,
     detector_times,
@@ -295,12 +295,9 @@ class GNPEProposal(NetworkProposal):
         log_weights += self.kernel.log_prob(proxies - times)
         log_weights += np.asarray(self.priors.ln_prob(search, axis=0), dtype=float) * np.ones(n)
         fixed = {key: self._fixed_value(key) for key in self.priors if self._is_fixed(key)}
-        call = likelihood_caller(likelihood)
         evaluate = np.flatnonzero(np.isfinite(log_weights))
-        for i in evaluate:
-            parameters = dict(fixed)
-            parameters.update({key: float(value[i]) for key, value in search.items()})
-            log_weights[i] += call(parameters)
+        rows = np.column_stack([search[key] for key in self.parameter_keys])[evaluate]
+        log_weights[evaluate] += log_likelihoods(likelihood, self.parameter_keys, rows, fixed)
         self.setup_likelihood_evaluations += len(evaluate)
         return log_weights, times
 

@@ -6,8 +6,9 @@ P-P plots with per-parameter KS p-values and the combined p-value.
 
 Parameters the model did not learn are fixed at their injected values, so the analysis samples
 exactly the learned parameters — or, with ``marginalise``, left to bilby's distance and/or phase
-marginalisation over their training prior (how a model that does not learn them is used). The training prior is rebuilt from the model's prior strings by
-bilby's prior parser (as bilby reads a prior file): use ``prior_file`` for models from elsewhere.
+marginalisation over their training prior (how a model that does not learn them is used). The
+training prior is rebuilt from the model's prior strings by bilby's prior parser (as bilby reads a
+prior file): use ``prior_file`` for models from elsewhere.
 """
 
 import argparse
@@ -106,13 +107,12 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     rng = np.random.default_rng(seed)
     # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
     lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
-    network_results, is_results, efficiencies, rows = [], [], [], []
+    network_results, is_results, rows = [], [], []
     start = time.perf_counter()
     for index in range(num_injections):
         psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
         likelihood, analysis, injection = simulate_event(
-            metadata, priors, rng, trigger_time, psd_entry, marginalise,
-            lookup_table=lookup_table)
+            metadata, priors, rng, trigger_time, psd_entry, marginalise, lookup_table=lookup_table)
         injection_start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
         # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
         sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
@@ -125,12 +125,12 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
             priors=analysis))
         amount = dict(target_n_eff=target_n_eff, max_samples=max_samples) if target_n_eff else dict(
             num_samples=num_samples)
-        result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir, label=f"injection_{index}", save=False, resume=False,
-                                   sampling_seed=seed + index, npool=npool, diagnostic_plots=False, soft_init=True)
+        result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir,
+                                   label=f"injection_{index}", save=False, resume=False, sampling_seed=seed + index,
+                                   npool=npool, diagnostic_plots=False, soft_init=True)
         result.injection_parameters = injection
         is_results.append(result)
         meta = result.meta_data["dingo"]
-        efficiencies.append(meta["sample_efficiency"])
         optimal_snr = network_optimal_snr(likelihood)
         rows.append(dict(injection=index, psd=psd_entry, network_optimal_snr=optimal_snr,
                          sample_efficiency=meta["sample_efficiency"], n_eff=meta["n_eff"],
@@ -139,13 +139,13 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
                          wall_time_s=time.perf_counter() - injection_start,
                          **{f"injected_{key}": injection[key] for key in injection}))
         logger.info(f"injection {index + 1}/{num_injections}: network SNR {optimal_snr:.1f}, efficiency "
-                    f"{100 * efficiencies[-1]:.2f}%, n_eff {meta['n_eff']:.0f} of {meta['num_proposals']} draws")
+                    f"{100 * meta['sample_efficiency']:.2f}%, n_eff {meta['n_eff']:.0f} of {meta['num_proposals']} draws")
     _, network_pvalues = bilby.core.result.make_pp_plot(
         network_results, filename=os.path.join(outdir, "pp_network.png"), keys=sampled)
     _, is_pvalues = bilby.core.result.make_pp_plot(
         is_results, filename=os.path.join(outdir, "pp_importance_sampled.png"), keys=sampled)
     table = pd.DataFrame(rows)
-    n_eff = table["n_eff"].to_numpy()
+    efficiencies, n_eff = table["sample_efficiency"].to_numpy(), table["n_eff"].to_numpy()
     summary = dict(
         model=model_path, num_injections=num_injections, num_samples=num_samples, target_n_eff=target_n_eff,
         max_samples=max_samples if target_n_eff else None, seed=seed, marginalised=list(marginalise),
