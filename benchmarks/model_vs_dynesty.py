@@ -38,6 +38,7 @@ def main(argv=None):
     parser.add_argument("--target-n-eff", type=int, default=5000)
     parser.add_argument("--max-samples", type=int, default=1_000_000)
     parser.add_argument("--nlive", type=int, default=1000)
+    parser.add_argument("--naccept", type=int, default=60, help="dynesty acceptance-walk: accepted steps per walk")
     parser.add_argument("--npool", type=int, default=1, help="likelihood processes, the same for both samplers")
     parser.add_argument("--outdir", default="outdir_vs_dynesty")
     parser.add_argument("--seed", type=int, default=0)
@@ -78,7 +79,7 @@ def main(argv=None):
         dingo_seconds = time.perf_counter() - start
         start = time.perf_counter()
         dynesty = bilby.run_sampler(likelihood, analysis, sampler="dynesty", label="dynesty", nlive=args.nlive,
-                                    sample="acceptance-walk", naccept=60, seed=args.seed + index, resume=False,
+                                    sample="acceptance-walk", naccept=args.naccept, seed=args.seed + index, resume=False,
                                     print_progress=False, **common)
         dynesty_seconds = time.perf_counter() - start
         row = dict(injection=index, psd=psd_entry, network_optimal_snr=snr,
@@ -91,11 +92,17 @@ def main(argv=None):
               f"{100 * row['sample_efficiency']:.2f}%; calls {row['likelihood_calls_dingo']} vs "
               f"{row['likelihood_calls_other']}; {row['wall_time_dingo_s']:.0f} s vs {row['wall_time_other_s']:.0f} s "
               f"(×{row['speed_up']:.1f})", flush=True)
-    with open(os.path.join(args.outdir, "model_vs_dynesty.json"), "w") as stream:
-        json.dump(dict(model=args.model, nlive=args.nlive, target_n_eff=args.target_n_eff,
-                       marginalised=args.marginalise, min_snr=args.min_snr, injections=rows),
-                  stream, indent=2)
+        write_summary(args, rows)  # after every injection: a stopped run keeps the finished ones
     return 0
+
+
+def write_summary(args, rows):
+    path = os.path.join(args.outdir, "model_vs_dynesty.json")
+    with open(path + ".tmp", "w") as stream:
+        json.dump(dict(model=args.model, nlive=args.nlive, naccept=args.naccept, target_n_eff=args.target_n_eff,
+                       max_samples=args.max_samples, npool=args.npool, marginalised=args.marginalise,
+                       min_snr=args.min_snr, injections=rows), stream, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

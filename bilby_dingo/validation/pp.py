@@ -1,8 +1,9 @@
 """P-P test of a model: many injections drawn from its training prior, analysed with one loaded model.
 
 For each injection the network's own draws (the proposal alone) and the importance-sampled posterior
-give the credible level of the true value per parameter; bilby's ``make_pp_plot`` turns both sets into
-P-P plots with per-parameter KS p-values and the combined p-value.
+give the credible level of the true value per parameter; both sets become P-P plots (as bilby's
+``make_pp_plot``) with per-parameter KS p-values and the combined p-value. Every injection is recorded
+as it finishes, so a stopped run resumes where it stopped.
 
 Parameters the model did not learn are fixed at their injected values, so the analysis samples
 exactly the learned parameters — or, with ``marginalise``, left to bilby's distance and/or phase
@@ -90,82 +91,156 @@ def network_optimal_snr(likelihood):
     return float(np.sqrt(sum(abs(ifo.meta_data["optimal_SNR"]) ** 2 for ifo in likelihood.interferometers)))
 
 
+def pp_plot(credible_levels, filename, labels=None):
+    """P-P plot drawn from credible levels (one row per injection, one column per parameter).
+
+    As bilby's ``make_pp_plot`` (binomial 68/95/99.7% bands, a KS p-value per parameter against the
+    uniform distribution, Fisher's combined p-value), but from stored levels, so that a resumed run
+    needs no posteriors of the injections analysed before. Returns (combined p-value, {key: p-value}).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    levels = pd.DataFrame(credible_levels)
+    count = len(levels)
+    grid = np.linspace(0, 1, 1001)
+    figure, axes = plt.subplots()
+    for interval in [0.68, 0.95, 0.997]:
+        tail = (1 - interval) / 2
+        lower, upper = stats.binom.ppf(tail, count, grid) / count, stats.binom.ppf(1 - tail, count, grid) / count
+        lower[0] = upper[0] = 0
+        axes.fill_between(grid, lower, upper, alpha=0.1, color="k")
+    pvalues = {}
+    styles = [f"{style}C{colour}" for style in ["-", "--", ":"] for colour in range(8)]
+    for key, style in zip(levels, styles):
+        values = levels[key].to_numpy(dtype=float)
+        pvalues[key] = float(stats.kstest(values, "uniform").pvalue)
+        fraction = (values[None, :] < grid[:, None]).mean(axis=1)
+        axes.plot(grid, fraction, style, label=f"{(labels or {}).get(key, key)} ({pvalues[key]:.3f})")
+    combined = float(stats.combine_pvalues(list(pvalues.values()))[1])
+    axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="C.I.", ylabel="Fraction of events in C.I.",
+             title=f"N={count}, p-value={combined:.4f}")
+    axes.legend(handlelength=2, labelspacing=0.25, fontsize="x-small")
+    figure.tight_layout()
+    figure.savefig(filename, dpi=200)
+    plt.close(figure)
+    return combined, pvalues
+
+
+def _write_json(path, content):
+    """Atomically: a run stopped mid-write leaves the previous file, never half of one."""
+    with open(path + ".tmp", "w") as stream:
+        json.dump(content, stream, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None):
+           proposal_kwargs=None, resume=True):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
     it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``).
+    Each finished injection is recorded in ``outdir/injections/`` (its table row, credible levels and
+    the random state after it); with ``resume`` a rerun with the same settings continues after the last
+    recorded one and gives the same injections and numbers as an uninterrupted run.
     """
-    os.makedirs(outdir, exist_ok=True)
+    os.makedirs(os.path.join(outdir, "injections"), exist_ok=True)
     loaded = load_model(model_path, device=device)
     metadata = loaded[1]
     trigger_time = metadata["reference_time"] if trigger_time is None else trigger_time
     priors = training_priors(metadata, prior_file)
     keys = list(metadata["inference_parameters"])
     rng = np.random.default_rng(seed)
+    settings = dict(model=os.path.abspath(model_path), num_samples=num_samples, target_n_eff=target_n_eff,
+                    max_samples=max_samples if target_n_eff else None, seed=seed, prior_file=prior_file,
+                    trigger_time=trigger_time, marginalised=list(marginalise),
+                    proposal_kwargs=dict(proposal_kwargs or {}))
     # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
     lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
-    network_results, is_results, rows = [], [], []
-    start = time.perf_counter()
+    records, resumed = [], 0
     for index in range(num_injections):
-        psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
-        likelihood, analysis, injection = simulate_event(
-            metadata, priors, rng, trigger_time, psd_entry, marginalise, lookup_table=lookup_table)
-        injection_start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
-        # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
-        sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
-                   and not analysis[key].is_fixed]
-        proposal = network_proposal(model_path, likelihood, analysis, sampled, device=device, loaded_model=loaded,
-                                    seed=seed + index, **(proposal_kwargs or {}))
-        draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
-        network_results.append(bilby.core.result.Result(
-            posterior=pd.DataFrame(draws), injection_parameters=injection, search_parameter_keys=sampled,
-            priors=analysis))
-        amount = dict(target_n_eff=target_n_eff, max_samples=max_samples) if target_n_eff else dict(
-            num_samples=num_samples)
-        result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir,
-                                   label=f"injection_{index}", save=False, resume=False, sampling_seed=seed + index,
-                                   npool=npool, diagnostic_plots=False, soft_init=True)
-        result.injection_parameters = injection
-        is_results.append(result)
-        meta = result.meta_data["dingo"]
-        optimal_snr = network_optimal_snr(likelihood)
-        rows.append(dict(injection=index, psd=psd_entry, network_optimal_snr=optimal_snr,
-                         sample_efficiency=meta["sample_efficiency"], n_eff=meta["n_eff"],
-                         num_proposals=meta["num_proposals"], likelihood_calls=result.num_likelihood_evaluations,
-                         log_evidence=result.log_evidence, log_evidence_err=result.log_evidence_err,
-                         wall_time_s=time.perf_counter() - injection_start,
-                         **{f"injected_{key}": injection[key] for key in injection}))
-        logger.info(f"injection {index + 1}/{num_injections}: network SNR {optimal_snr:.1f}, efficiency "
-                    f"{100 * meta['sample_efficiency']:.2f}%, n_eff {meta['n_eff']:.0f} of {meta['num_proposals']} draws")
-    _, network_pvalues = bilby.core.result.make_pp_plot(
-        network_results, filename=os.path.join(outdir, "pp_network.png"), keys=sampled)
-    _, is_pvalues = bilby.core.result.make_pp_plot(
-        is_results, filename=os.path.join(outdir, "pp_importance_sampled.png"), keys=sampled)
-    table = pd.DataFrame(rows)
+        record_path = os.path.join(outdir, "injections", f"injection_{index}.json")
+        if resume and len(records) == index and os.path.exists(record_path):
+            with open(record_path) as stream:
+                record = json.load(stream)
+            if record["settings"] != settings:
+                raise ValueError(f"{record_path} was made with other settings ({record['settings']}) than this "
+                                 f"run ({settings}): use another outdir, or resume=False (--no-resume) to start "
+                                 "again.")
+            rng.bit_generator.state = record["random_state_after"]
+            records.append(record)
+            resumed += 1
+            continue
+        records.append(_analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise,
+                                          lookup_table, num_samples, target_n_eff, max_samples, npool, device, seed,
+                                          proposal_kwargs, outdir))
+        records[-1]["settings"] = settings
+        _write_json(record_path, records[-1])
+    if resumed:
+        logger.info(f"Resumed: {resumed} of {num_injections} injections were analysed before.")
+    labels = {key: getattr(priors.get(key), "latex_label", key) for key in keys}
+    network_pvalue, network_pvalues = pp_plot([record["network_levels"] for record in records],
+                                              os.path.join(outdir, "pp_network.png"), labels)
+    is_pvalue, is_pvalues = pp_plot([record["importance_sampled_levels"] for record in records],
+                                    os.path.join(outdir, "pp_importance_sampled.png"), labels)
+    table = pd.DataFrame([record["row"] for record in records])
     efficiencies, n_eff = table["sample_efficiency"].to_numpy(), table["n_eff"].to_numpy()
     summary = dict(
-        model=model_path, num_injections=num_injections, num_samples=num_samples, target_n_eff=target_n_eff,
-        max_samples=max_samples if target_n_eff else None, seed=seed, marginalised=list(marginalise),
-        proposal_kwargs=dict(proposal_kwargs or {}),
-        network_combined_pvalue=float(network_pvalues.combined_pvalue),
-        network_pvalues=dict(zip(network_pvalues.names, map(float, network_pvalues.pvalues))),
-        importance_sampled_combined_pvalue=float(is_pvalues.combined_pvalue),
-        importance_sampled_pvalues=dict(zip(is_pvalues.names, map(float, is_pvalues.pvalues))),
+        settings, num_injections=num_injections, model=model_path,
+        network_combined_pvalue=network_pvalue, network_pvalues=network_pvalues,
+        importance_sampled_combined_pvalue=is_pvalue, importance_sampled_pvalues=is_pvalues,
         sample_efficiency_median=float(np.median(efficiencies)),
         sample_efficiency_10th_percentile=float(np.percentile(efficiencies, 10)),
         sample_efficiency_worst=float(np.min(efficiencies)),
         n_eff_median=float(np.median(n_eff)), n_eff_10th_percentile=float(np.percentile(n_eff, 10)),
         n_eff_worst=float(np.min(n_eff)),
         fraction_reaching_target_n_eff=float(np.mean(n_eff >= target_n_eff)) if target_n_eff else None,
-        wall_time_s=time.perf_counter() - start,
+        wall_time_s=float(table["wall_time_s"].sum()), resumed_injections=resumed,
     )
     table.to_csv(os.path.join(outdir, "pp_injections.csv"), index=False)
-    with open(os.path.join(outdir, "pp_summary.json"), "w") as stream:
-        json.dump(summary, stream, indent=2)
+    _write_json(os.path.join(outdir, "pp_summary.json"), summary)
     return summary
+
+
+def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise, lookup_table,
+                       num_samples, target_n_eff, max_samples, npool, device, seed, proposal_kwargs, outdir):
+    """One injection: the network's draws and the importance-sampled posterior -> credible levels, table row."""
+    metadata = loaded[1]
+    psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
+    likelihood, analysis, injection = simulate_event(
+        metadata, priors, rng, trigger_time, psd_entry, marginalise, lookup_table=lookup_table)
+    start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
+    # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
+    sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
+               and not analysis[key].is_fixed]
+    proposal = network_proposal(model_path, likelihood, analysis, sampled, device=device, loaded_model=loaded,
+                                seed=seed + index, **(proposal_kwargs or {}))
+    draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
+    network = bilby.core.result.Result(posterior=pd.DataFrame(draws), injection_parameters=injection,
+                                       search_parameter_keys=sampled, priors=analysis)
+    amount = dict(target_n_eff=target_n_eff, max_samples=max_samples) if target_n_eff else dict(
+        num_samples=num_samples)
+    result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir,
+                               label=f"injection_{index}", save=False, resume=False, sampling_seed=seed + index,
+                               npool=npool, diagnostic_plots=False, soft_init=True)
+    result.injection_parameters = injection
+    meta = result.meta_data["dingo"]
+    optimal_snr = network_optimal_snr(likelihood)
+    row = dict(injection=index, psd=psd_entry, network_optimal_snr=optimal_snr,
+               sample_efficiency=float(meta["sample_efficiency"]), n_eff=float(meta["n_eff"]),
+               num_proposals=int(meta["num_proposals"]), likelihood_calls=int(result.num_likelihood_evaluations),
+               log_evidence=float(result.log_evidence), log_evidence_err=float(result.log_evidence_err),
+               wall_time_s=time.perf_counter() - start, **{f"injected_{key}": injection[key] for key in injection})
+    logger.info(f"injection {index + 1}: network SNR {optimal_snr:.1f}, efficiency "
+                f"{100 * meta['sample_efficiency']:.2f}%, n_eff {meta['n_eff']:.0f} of {meta['num_proposals']} draws")
+    levels = [{key: float(value) for key, value in outcome.get_all_injection_credible_levels(sampled).items()}
+              for outcome in (network, result)]
+    return dict(row=row, network_levels=levels[0], importance_sampled_levels=levels[1],
+                random_state_after=rng.bit_generator.state)
 
 
 def main(argv=None):
@@ -186,6 +261,8 @@ def main(argv=None):
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
     parser.add_argument("--npool", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="analyse every injection again instead of continuing after those recorded in OUTDIR")
     parser.add_argument("--marginalise", nargs="*", default=[], choices=sorted(MARGINALISABLE),
                         help="leave these to bilby's likelihood marginalisation (over the training prior) instead of "
                              "fixing them at the injected values")
@@ -199,6 +276,7 @@ def main(argv=None):
                      args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
                      max_samples=args.max_samples,
                      proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
-                                          gnpe_guide_draws=args.gnpe_guide_draws))
+                                          gnpe_guide_draws=args.gnpe_guide_draws),
+                     resume=not args.no_resume)
     print(json.dumps(summary, indent=2))
     return 0

@@ -15,6 +15,28 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
         assert (tmp_path / name).exists()
     assert json.loads((tmp_path / "pp_summary.json").read_text())["num_injections"] == 3
     assert len((tmp_path / "pp_injections.csv").read_text().strip().splitlines()) == 4
+    assert summary["resumed_injections"] == 0
+
+    # A run stopped after two injections resumes with the third, exactly as if it had not stopped.
+    first = (tmp_path / "pp_injections.csv").read_text()
+    (tmp_path / "injections" / "injection_2.json").unlink()
+    resumed = run_pp(masses_model, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
+    assert resumed["resumed_injections"] == 2
+    for key in ["importance_sampled_pvalues", "network_pvalues", "sample_efficiency_worst"]:
+        assert resumed[key] == summary[key]
+    drop_time = [",".join(line.split(",")[:9]) for line in first.splitlines()]
+    assert [",".join(line.split(",")[:9]) for line in (tmp_path / "pp_injections.csv").read_text().splitlines()] \
+        == drop_time
+
+
+def test_pp_refuses_to_resume_records_made_with_other_settings(masses_model, tmp_path):
+    import pytest
+
+    run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=300, seed=2)
+    with pytest.raises(ValueError, match="other settings.*--no-resume"):
+        run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2)
+    assert run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2,
+                  resume=False)["resumed_injections"] == 0
 
 
 def test_efficiency_survey_draws_until_the_target_n_eff(masses_model, tmp_path):
