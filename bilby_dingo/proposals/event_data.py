@@ -58,7 +58,10 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
                 f"analysis band (data beyond the model's band are fine: the network sees its own band).")
         psd = ifo.power_spectral_density_array[_model_mask(metadata, ifo.frequency_array)]
         if not np.all(np.isfinite(psd)) or np.any(psd <= 0):
-            raise ModelScopeError(f"{ifo.name}: the PSD is not finite and positive over the model's band.")
+            # Bad data, not a scope mismatch: retraining would not help.
+            raise ProposalError(f"{ifo.name}: the PSD is not finite and positive over the model's band "
+                                f"{metadata['minimum_frequency']:g}-{metadata['maximum_frequency']:g} Hz. Check the PSD "
+                                f"file or its estimate (it must cover the whole band, with no zeros or NaNs).")
 
     generator = getattr(likelihood, "waveform_generator", None)
     arguments = getattr(generator, "waveform_arguments", {}) or {}

@@ -167,6 +167,23 @@ def test_an_analysis_outside_the_default_models_scope_says_how_to_train_one(mass
                           save=False, resume=False, diagnostic_plots=False)
 
 
+def test_a_bad_psd_is_reported_as_bad_data_not_as_outside_the_models_scope(masses_model, tmp_path, monkeypatch):
+    import bilby_dingo.models
+
+    monkeypatch.setattr(bilby_dingo.models, "DEFAULT_MODEL_FILE", masses_model)
+    likelihood, priors, _ = gw_injection_likelihood()
+    ifo = likelihood.interferometers[1]
+    psd = ifo.power_spectral_density_array.copy()
+    psd[(ifo.frequency_array > 40) & (ifo.frequency_array < 45)] = np.nan
+    ifo.power_spectral_density = bilby.gw.detector.PowerSpectralDensity(frequency_array=ifo.frequency_array,
+                                                                        psd_array=psd)
+    with pytest.raises(ProposalError, match="L1: the PSD is not finite and positive over the model's band 20-100 Hz. "
+                                            "Check the PSD file") as error:
+        bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=100, outdir=str(tmp_path), label="psd",
+                          save=False, resume=False, diagnostic_plots=False)
+    assert "bilby_dingo_train" not in str(error.value)
+
+
 def test_analysis_priors_are_the_training_prior_over_the_trained_time_window(gnpe_model):
     from bilby_dingo.models import analysis_priors
     from bilby_dingo.network.model_file import read_model_file
