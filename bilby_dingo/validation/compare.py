@@ -17,6 +17,17 @@ def js_divergence(samples_a, samples_b, weights_a=None):
     return jensenshannon(density_a, density_b) ** 2
 
 
+def reference_jsd_floor(other, keys, seed=0):
+    """JSD (nats) between two random halves of the reference posterior, per parameter.
+
+    The reference's own sampling noise: a JSD against it cannot be resolved much below this (it is the
+    floor for samples of half the reference's size; about half of it for the full set).
+    """
+    order = np.random.default_rng(seed).permutation(len(other.posterior))
+    halves = [other.posterior.iloc[part] for part in np.array_split(order, 2)]
+    return {key: float(js_divergence(halves[0][key].to_numpy(), halves[1][key].to_numpy())) for key in keys}
+
+
 def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
     """Figures of merit of a dingo result against a reference result of the same analysis.
 
@@ -29,6 +40,7 @@ def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
     meta = dingo.meta_data["dingo"]
     summary = dict(
         jsd_nats=divergences, max_jsd_nats=max(divergences.values()),
+        reference_half_split_jsd_nats=reference_jsd_floor(other, keys),
         log_evidence_dingo=float(dingo.log_evidence), log_evidence_err_dingo=float(dingo.log_evidence_err),
         log_evidence_other=float(other.log_evidence), log_evidence_err_other=float(other.log_evidence_err),
         log_evidence_difference=float(dingo.log_evidence - other.log_evidence), combined_error=error,

@@ -1,0 +1,45 @@
+"""Figures of merit against a reference sampler: JSDs, their reference floor, evidence difference, speed-up."""
+
+import bilby
+import numpy as np
+import pandas as pd
+import pytest
+
+from bilby_dingo.validation.compare import compare_results, js_divergence, reference_jsd_floor
+
+
+def _reference(rng, size=4000, shift=0.0):
+    return bilby.core.result.Result(posterior=pd.DataFrame(dict(x=rng.normal(shift, 1, size),
+                                                                y=rng.uniform(0, 1, size))),
+                                    log_evidence=-10.0, log_evidence_err=0.1, num_likelihood_evaluations=100_000)
+
+
+def _dingo(rng, shift=0.0):
+    # Weighted draws from a broad proposal whose weights make them N(shift, 1) in x.
+    x = rng.normal(shift, 2, 20_000)
+    weights = np.exp(-0.5 * (x - shift) ** 2 + 0.5 * ((x - shift) / 2) ** 2)
+    nested = pd.DataFrame(dict(x=x, y=rng.uniform(0, 1, x.size), weights=weights / weights.sum()))
+    return bilby.core.result.Result(nested_samples=nested, log_evidence=-10.3, log_evidence_err=0.4,
+                                    num_likelihood_evaluations=20_000,
+                                    meta_data=dict(dingo=dict(sample_efficiency=0.5, n_eff=10_000.0)))
+
+
+def test_matching_posteriors_agree_and_a_shifted_one_does_not():
+    rng = np.random.default_rng(1)
+    reference = _reference(rng)
+    same = compare_results(_dingo(rng), reference, ["x", "y"], dingo_seconds=10.0, other_seconds=250.0)
+    assert same["max_jsd_nats"] < 0.003
+    assert same["log_evidence_difference"] == pytest.approx(-0.3)
+    assert same["combined_error"] == pytest.approx(np.hypot(0.1, 0.4))
+    assert same["speed_up"] == pytest.approx(25.0)
+    assert same["likelihood_calls_dingo"] == 20_000 and same["likelihood_calls_other"] == 100_000
+    shifted = compare_results(_dingo(rng, shift=0.5), reference, ["x", "y"])
+    assert shifted["jsd_nats"]["x"] > 0.02 and shifted["jsd_nats"]["y"] < 0.003
+    assert "speed_up" not in shifted
+
+
+def test_the_reference_floor_shrinks_with_the_reference_size():
+    rng = np.random.default_rng(2)
+    small, large = reference_jsd_floor(_reference(rng, 400), ["x"]), reference_jsd_floor(_reference(rng, 40_000), ["x"])
+    assert 0 < large["x"] < small["x"] < 0.05
+    assert js_divergence(rng.normal(0, 1, 5000), rng.normal(0, 1, 5000)) < 0.002
