@@ -4,7 +4,9 @@
 # (a) P-P over 200 injections from the training prior, network alone and importance-sampled;
 # (b) sample efficiency and n_eff over 50 injections across the prior and the PSD family, drawing until
 #     n_eff reaches 1,000 (at most 2x10^5 draws);
-# (c) 3 injections (network SNR >= 10) against bilby + dynesty on the same likelihood and machine.
+# (c) 3 injections (network SNR >= 10) against bilby + dynesty on the same likelihood and machine
+#     (dynesty nlive 250, naccept 30: what fits a 2-core session; more is better where time allows).
+# pp and efficiency record each injection as it finishes: rerun the same command to resume.
 # Distance and phase are left to bilby's marginalisation in all three, as the default model is used.
 set -euo pipefail
 MODEL=$(realpath "${1:-$(python -c "import bilby_dingo; print(bilby_dingo.default_model())")}")
@@ -19,7 +21,7 @@ for step in $STEPS; do
     efficiency) bilby_dingo_pp "$MODEL" --num-injections 50 --target-n-eff 1000 --max-samples 200000 \
           --marginalise distance phase --seed 2 --npool 2 --outdir "$OUT/efficiency" ;;
     dynesty) python benchmarks/model_vs_dynesty.py "$MODEL" --num-injections 3 --marginalise distance phase \
-          --min-snr 10 --target-n-eff 5000 --max-samples 1000000 --nlive 1000 --npool 2 --outdir "$OUT/vs_dynesty" ;;
+          --min-snr 10 --target-n-eff 1000 --max-samples 200000 --nlive 250 --naccept 30 --npool 2 --outdir "$OUT/vs_dynesty" ;;
     *) echo "unknown step '$step': choose from pp, efficiency, dynesty" >&2; exit 2 ;;
   esac
 done
