@@ -6,6 +6,7 @@
 #     n_eff reaches 1,000 (at most 2x10^5 draws);
 # (c) 3 injections (network SNR >= 10) against bilby + dynesty on the same likelihood and machine
 #     (dynesty nlive 250, naccept 30: what fits a 2-core session; more is better where time allows).
+# Tables of the outputs: python benchmarks/summarise_validation.py OUTDIR
 # pp and efficiency record each injection as it finishes: rerun the same command to resume.
 # Distance and phase are left to bilby's marginalisation in all three, as the default model is used.
 set -euo pipefail
