@@ -35,6 +35,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--num-injections", type=int, default=3)
+    parser.add_argument("--first-injection", type=int, default=0,
+                        help="index of the first injection (each index draws its own; split a run over processes)")
     parser.add_argument("--target-n-eff", type=int, default=5000)
     parser.add_argument("--max-samples", type=int, default=1_000_000)
     parser.add_argument("--nlive", type=int, default=1000)
@@ -55,7 +57,7 @@ def main(argv=None):
     entries = metadata["psd_family"]["entries"]
     lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
     rows = []
-    for index in range(args.num_injections):
+    for index in range(args.first_injection, args.first_injection + args.num_injections):
         rng = np.random.default_rng([args.seed, index])
         psd_entry = entries[index % len(entries)]
         trigger_time = metadata["reference_time"] + 86400.0 * index
@@ -99,7 +101,7 @@ def main(argv=None):
 def write_summary(args, rows):
     path = os.path.join(args.outdir, "model_vs_dynesty.json")
     with open(path + ".tmp", "w") as stream:
-        json.dump(dict(model=args.model, nlive=args.nlive, naccept=args.naccept, target_n_eff=args.target_n_eff,
+        json.dump(dict(model=args.model, seed=args.seed, nlive=args.nlive, naccept=args.naccept, target_n_eff=args.target_n_eff,
                        max_samples=args.max_samples, npool=args.npool, marginalised=args.marginalise,
                        min_snr=args.min_snr, injections=rows), stream, indent=2)
     os.replace(path + ".tmp", path)

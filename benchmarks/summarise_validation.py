@@ -3,11 +3,12 @@
     python benchmarks/summarise_validation.py OUTDIR
 
 Reads whichever of OUTDIR/pp, OUTDIR/efficiency (bilby_dingo_pp outputs) and
-OUTDIR/vs_dynesty/model_vs_dynesty.json exist, and prints their figures: sample efficiency and n_eff
+OUTDIR/vs_dynesty*/model_vs_dynesty.json (one per run of model_vs_dynesty.py) exist, and prints their figures: sample efficiency and n_eff
 (median, 10th percentile, worst; by SNR and by PSD), P-P p-values, and the comparison with dynesty.
 """
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -90,9 +91,8 @@ def main(argv=None):
     for step in ["pp", "efficiency"]:
         if os.path.exists(os.path.join(args.outdir, step, "pp_summary.json")):
             lines += efficiency_tables(os.path.join(args.outdir, step)) + [""]
-    comparison = os.path.join(args.outdir, "vs_dynesty", "model_vs_dynesty.json")
-    if os.path.exists(comparison):
-        lines += dynesty_table(comparison)
+    for comparison in sorted(glob.glob(os.path.join(args.outdir, "vs_dynesty*", "model_vs_dynesty.json"))):
+        lines += dynesty_table(comparison) + [""]
     if not lines:
         raise SystemExit(f"No validation outputs under {args.outdir}: run benchmarks/validate_default_model.sh first.")
     print("\n".join(lines))
