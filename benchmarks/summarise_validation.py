@@ -83,10 +83,33 @@ def dynesty_table(path):
     return lines
 
 
+def overlay_corners(outdir):
+    """dingo's and dynesty's posteriors of each compared injection on one corner plot (next to the results)."""
+    import bilby
+
+    written = []
+    for directory in sorted(glob.glob(os.path.join(outdir, "vs_dynesty*", "injection_*"))):
+        paths = [os.path.join(directory, f"{label}_result.hdf5") for label in ("dingo", "dynesty")]
+        if not all(os.path.exists(path) for path in paths):
+            continue
+        results = [bilby.read_in_result(path) for path in paths]
+        keys = [key for key in results[1].search_parameter_keys if key in results[0].posterior]
+        filename = os.path.join(directory, "dingo_vs_dynesty_corner.png")
+        bilby.core.result.plot_multiple(results, parameters=keys, labels=["dingo (importance-sampled)", "dynesty"],
+                                        filename=filename, save=True)
+        written.append(filename)
+    return written
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("outdir")
+    parser.add_argument("--corner", action="store_true",
+                        help="also plot dingo's and dynesty's posteriors together for each compared injection")
     args = parser.parse_args(argv)
+    if args.corner:
+        for filename in overlay_corners(args.outdir):
+            print(f"wrote {filename}", file=sys.stderr)
     lines = []
     for step in ["pp", "efficiency"]:
         if os.path.exists(os.path.join(args.outdir, step, "pp_summary.json")):
