@@ -159,6 +159,14 @@ def test_low_efficiency_is_flagged(tmp_path, caplog):
     assert "below 1%" in warning and "Likely causes" in warning
 
 
+def test_too_few_effective_draws_are_flagged_even_at_high_efficiency(tmp_path):
+    result = run(tmp_path, proposal=student_t(), num_samples=40)
+    meta = result.meta_data["dingo"]
+    assert meta["sample_efficiency"] > 0.01 and meta["n_eff"] < 40
+    assert "is below 50" in meta["efficiency_warning"] and "target_n_eff" in meta["efficiency_warning"]
+    assert "Sample efficiency" not in meta["efficiency_warning"]
+
+
 def test_plots_are_written(tmp_path):
     run(tmp_path, proposal=student_t(), num_samples=2000, plot=True, label="plotted")
     for name in ["plotted_dingo_weights.png", "plotted_dingo_weight_distribution.png"]:
