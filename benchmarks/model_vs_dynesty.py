@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from bilby_dingo.models import default_distance_lookup_table, training_priors  # noqa: E402
 from bilby_dingo.network.model_file import load_model  # noqa: E402
+from bilby_dingo.utils import atomic_path  # noqa: E402
 from bilby_dingo.validation.compare import compare_results  # noqa: E402
 from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event  # noqa: E402
 
@@ -99,12 +100,11 @@ def main(argv=None):
 
 
 def write_summary(args, rows):
-    path = os.path.join(args.outdir, "model_vs_dynesty.json")
-    with open(path + ".tmp", "w") as stream:
-        json.dump(dict(model=args.model, seed=args.seed, nlive=args.nlive, naccept=args.naccept, target_n_eff=args.target_n_eff,
-                       max_samples=args.max_samples, npool=args.npool, marginalised=args.marginalise,
+    with atomic_path(os.path.join(args.outdir, "model_vs_dynesty.json"), suffix=".json") as temporary, \
+            open(temporary, "w") as stream:
+        json.dump(dict(model=args.model, seed=args.seed, nlive=args.nlive, naccept=args.naccept,
+                       target_n_eff=args.target_n_eff, max_samples=args.max_samples, npool=args.npool, marginalised=args.marginalise,
                        min_snr=args.min_snr, injections=rows), stream, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
+from ..utils import atomic_path
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
@@ -131,10 +132,9 @@ def pp_plot(credible_levels, filename, labels=None):
 
 
 def _write_json(path, content):
-    """Atomically: a run stopped mid-write leaves the previous file, never half of one."""
-    with open(path + ".tmp", "w") as stream:
+    """Atomically (``atomic_path``): a run stopped mid-write leaves the previous file, never half of one."""
+    with atomic_path(path, suffix=".json") as temporary, open(temporary, "w") as stream:
         json.dump(content, stream, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
