@@ -20,13 +20,21 @@ from . import __version__
 from .importance_sampling.diagnostics import (
     plot_log_probabilities,
     plot_posterior_corner,
+    plot_refinement,
     plot_weight_distribution,
     plot_weights,
 )
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
-from .importance_sampling.statistics import efficiency_warning_message, rejection_sample, summarize
+from .importance_sampling.refinement import ProposalRefinement, stored_seed
+from .importance_sampling.statistics import (
+    efficiency_warning_message,
+    pareto_k_hat,
+    rejection_sample,
+    resample,
+    summarize,
+)
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
@@ -172,29 +180,61 @@ class Dingo(Sampler):
     def checkpoint_path(self):
         return os.path.join(self.outdir, f"dingo_{self.label}", f"{self.label}_checkpoint.npz")
 
-    def _fingerprint(self):
-        return json.dumps(dict(parameters=self.search_parameter_keys, proposal=self.proposal.describe()))
+    @property
+    def refinement_state_path(self):
+        return os.path.join(self.outdir, f"dingo_{self.label}", f"{self.label}_refinement.npz")
 
-    def _load_or_create_store(self):
-        path, fingerprint = self.checkpoint_path, self._fingerprint()
-        if os.path.exists(path):
-            if self.settings.resume:
-                store = DrawStore.load(path)
-                if store.fingerprint != fingerprint:
-                    raise CheckpointError(
-                        f"The checkpoint {path} belongs to another analysis (different sampled "
-                        f"parameters or proposal). Use another outdir or label, delete it, or pass resume=False."
-                    )
-                if self.settings.sampling_seed not in (None, store.seed):
-                    logger.info(f"Resuming keeps the checkpoint's sampling_seed={store.seed}")
-                logger.info(f"Resuming from {path}: {store.num_draws} draws, {store.num_evaluated} evaluated")
-                return store
-            os.remove(path)
-        seed = self.settings.sampling_seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**31))
-        return DrawStore(self.search_parameter_keys, fingerprint, seed,
-                         auxiliary_keys=list(getattr(self.proposal, "auxiliary_keys", [])))
+    def _fingerprint(self, proposal):
+        return json.dumps(dict(parameters=self.search_parameter_keys, proposal=proposal.fingerprint()))
+
+    def _sampling_seed(self):
+        """A resumed run keeps the seed of its files; a new one takes sampling_seed, or draws one."""
+        if self.settings.resume:
+            for path in (self.refinement_state_path, self.checkpoint_path):
+                seed = stored_seed(path)
+                if seed is not None:
+                    if self.settings.sampling_seed not in (None, seed):
+                        logger.info(f"Resuming keeps the sampling_seed={seed} of {path}")
+                    return seed
+        if self.settings.sampling_seed is not None:
+            return self.settings.sampling_seed
+        return int(np.random.SeedSequence().entropy % (2**31))
+
+    def _check_resumable(self):
+        """Refuse, before any work, a checkpoint that this run's refine setting cannot continue."""
+        if not self.settings.resume:
+            for path in (self.checkpoint_path, self.refinement_state_path,
+                         ProposalRefinement.draws_path_for(self.refinement_state_path)):
+                if os.path.exists(path):
+                    os.remove(path)
+            return
+        has_checkpoint = os.path.exists(self.checkpoint_path)
+        has_refinement = os.path.exists(self.refinement_state_path)
+        if self.settings.refine and has_checkpoint and not has_refinement:
+            raise CheckpointError(
+                f"The checkpoint {self.checkpoint_path} was written with refine=False (there is no refinement state "
+                f"beside it). Pass refine=False to resume it, or resume=False (or another label) to start afresh.")
+        if not self.settings.refine and has_refinement:
+            raise CheckpointError(
+                f"{self.refinement_state_path} holds a refined run; pass refine=True to resume it, or resume=False "
+                f"(or another label) to start afresh.")
+
+    def _load_or_create_store(self, proposal, seed, first_store=None):
+        path, fingerprint = self.checkpoint_path, self._fingerprint(proposal)
+        if self.settings.resume and os.path.exists(path):
+            store = DrawStore.load(path)
+            if store.fingerprint != fingerprint:
+                raise CheckpointError(
+                    f"The checkpoint {path} belongs to another analysis (different sampled "
+                    f"parameters or proposal). Use another outdir or label, delete it, or pass resume=False."
+                )
+            logger.info(f"Resuming from {path}: {store.num_draws} draws, {store.num_evaluated} evaluated")
+            return store
+        if first_store is not None:
+            # Round 0 of refinement met the efficiency target: its draws are the final run's first batch.
+            first_store.fingerprint = fingerprint
+            return first_store
+        return DrawStore(self.search_parameter_keys, fingerprint, seed, auxiliary_keys=list(proposal.auxiliary_keys))
 
     def write_current_state(self):
         """Save the draws evaluated so far (bilby calls this on SIGTERM/SIGINT before exiting)."""
@@ -206,35 +246,55 @@ class Dingo(Sampler):
 
     @signal_wrapper
     def run_sampler(self):
-        store = self._load_or_create_store()
-        self.kwargs["sampling_seed"] = store.seed
+        self._check_resumable()
+        seed = self._sampling_seed()
+        self.kwargs["sampling_seed"] = seed
         # One seed drives everything: the proposal, the rejection step, and bilby's own generator
         # (constraint normalisation, later the conversion function).
-        proposal_seed, rejection_seed = np.random.SeedSequence(store.seed).spawn(2)
-        bilby_random.seed(store.seed)
+        proposal_seed, rejection_seed = np.random.SeedSequence(seed).spawn(2)
+        bilby_random.seed(seed)
+        rng = np.random.default_rng(proposal_seed)
+        proposal, first_store, refinement = self.proposal, None, None
         self._setup_pool()
         try:
+            evaluator = LikelihoodEvaluator(self.pool, self.npool)
+            if self.settings.refine:
+                refiner = ProposalRefinement(
+                    self.proposal, self.priors, self.search_parameter_keys, evaluator, self.settings, seed, rng,
+                    state_path=self.refinement_state_path, fingerprint=self._fingerprint(self.proposal))
+                refinement = refiner.run(resume=self.settings.resume)
+                proposal, first_store = refinement.proposal, refinement.first_store
+                if first_store is None:
+                    # Final draws from a stream of their own: independent of the draws the proposal was fitted to.
+                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+            store = self._load_or_create_store(proposal, seed, first_store)
             self._run = ImportanceSamplingRun(
-                proposal=self.proposal,
+                proposal=proposal,
                 priors=self.priors,
                 parameter_keys=self.search_parameter_keys,
-                evaluate_log_likelihood=LikelihoodEvaluator(self.pool, self.npool),
+                evaluate_log_likelihood=evaluator,
                 settings=self.settings,
-                rng=np.random.default_rng(proposal_seed),
+                rng=rng,
                 store=store,
                 checkpoint_path=self.checkpoint_path,
             )
             store = self._run.run()
         finally:
             self._close_pool()
-        self._fill_result(store, np.random.default_rng(rejection_seed))
+        self._fill_result(store, proposal, refinement, np.random.default_rng(rejection_seed))
         return self.result
 
-    def _fill_result(self, store, rejection_rng):
+    def _fill_result(self, store, proposal, refinement, rejection_rng):
         keys = self.search_parameter_keys
         log_w = store.evaluated_log_weights()
         summary = summarize(log_w)
-        kept = rejection_sample(log_w, rejection_rng)
+        if self.settings.posterior_size is None:
+            kept = rejection_sample(log_w, rejection_rng)
+            unweighting = "rejection sampling: distinct draws kept with probability w / max w"
+        else:
+            kept = resample(log_w, self.settings.posterior_size, rejection_rng)
+            unweighting = (f"{self.settings.posterior_size} draws resampled with replacement with probability "
+                           f"w / sum w (rows repeat)")
 
         result = self.result
         # Result files store the keywords: a proposal object or a pool cannot be written.
@@ -257,42 +317,51 @@ class Dingo(Sampler):
         result.nested_samples = nested
         result.log_evidence = summary.log_evidence
         result.log_evidence_err = summary.log_evidence_std
-        # Calls the proposal made while setting up (GNPE's guided chain start) count too.
-        setup_calls = int(getattr(self.proposal, "setup_likelihood_evaluations", 0))
-        result.num_likelihood_evaluations = store.num_likelihood_evaluations + setup_calls
+        # Calls made while setting up (GNPE's guided chain start, refinement rounds) count too.
+        setup_calls = int(proposal.setup_likelihood_evaluations)
+        refinement_calls = 0 if refinement is None else refinement.num_likelihood_evaluations
+        result.num_likelihood_evaluations = store.num_likelihood_evaluations + setup_calls + refinement_calls
 
-        warning = efficiency_warning_message(summary, self.settings.efficiency_warning)
+        pareto_k = pareto_k_hat(log_w)
+        warning = efficiency_warning_message(summary, self.settings.efficiency_warning, pareto_k)
         if warning:
             logger.warning(warning)
         if result.meta_data is None:
             result.meta_data = dict()
         result.meta_data["dingo"] = dict(
             version=__version__,
-            proposal=self.proposal.describe(),
+            proposal=proposal.describe(),
             sampling_seed=int(store.seed),
             num_proposals=int(store.num_draws),
             num_batches=int(store.num_batches),
             n_eff=summary.n_eff,
             sample_efficiency=summary.sample_efficiency,
             log_evidence_std=summary.log_evidence_std,
+            pareto_k=pareto_k,
             num_zero_weight=summary.num_zero_weight,
             num_outside_prior=int(np.count_nonzero(~np.isfinite(store.log_prior))),
             num_nonfinite_likelihood=store.num_nonfinite_likelihood,
             num_posterior_samples=int(len(kept)),
-            unweighting="rejection sampling: distinct draws kept with probability w / max w",
+            unweighting=unweighting,
             proposal_time=float(store.proposal_time),
             likelihood_time=float(store.likelihood_time),
             npool=int(self.npool or 1),
             proposal_setup_likelihood_evaluations=setup_calls,
+            refinement_likelihood_evaluations=refinement_calls,
+            refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
             efficiency_warning=warning,
         )
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "
             f"{summary.num_draws} draws, log Z {summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "
-            f"{len(kept)} posterior samples"
+            f"{len(kept)} posterior samples, {result.num_likelihood_evaluations} likelihood calls "
+            f"({refinement_calls} in refinement, {setup_calls} in proposal set-up)"
         )
         if self.plot or self.settings.diagnostic_plots:
             self._plot_diagnostics(store, log_w, summary, kept)
+            if refinement is not None and len(refinement.rounds) > 1:
+                plot_refinement(result.meta_data["dingo"]["refinement"]["rounds"], summary,
+                                os.path.join(self.outdir, f"{self.label}_dingo_refinement.png"))
 
     def _plot_diagnostics(self, store, log_w, summary, kept):
         os.makedirs(self.outdir, exist_ok=True)

@@ -55,6 +55,17 @@ class DingoSettings:
     gnpe_guide_draws:
         For a GNPE model: candidates whose likelihood picks where the Gibbs chains start (0 or None:
         start from the initialisation network alone); these likelihood calls are counted in the result.
+    refine:
+        Refine the proposal adaptively before the final draws (see
+        :mod:`bilby_dingo.importance_sampling.refinement`); False gives plain importance sampling.
+    refine_draws, refine_max_rounds, refine_alpha, refine_target_efficiency, refine_max_components:
+        Draws per refinement round (round 0 included); most refinement rounds; weight α of the base
+        proposal in the defensive mixture; the round-0 efficiency at which no refinement is needed;
+        most Student-t components of a fit.
+    posterior_size:
+        None: the posterior is rejection-sampled (distinct draws, as many as the weights support).
+        An integer: that many rows resampled with replacement in proportion to the weights (rows repeat
+        when it exceeds what rejection sampling would keep).
     pool:
         A user-supplied multiprocessing pool (bilby's convention).
     """
@@ -75,6 +86,13 @@ class DingoSettings:
     gnpe_iterations: int = 30
     gnpe_chains: int = 5000
     gnpe_guide_draws: int = 2000
+    refine: bool = True
+    refine_draws: int = 5000
+    refine_max_rounds: int = 6
+    refine_alpha: float = 0.1
+    refine_target_efficiency: float = 0.2
+    refine_max_components: int = 8
+    posterior_size: int = None
     pool: object = None
 
     @classmethod
@@ -112,6 +130,26 @@ class DingoSettings:
                 raise ValueError(f"gnpe_guide_draws={number}: give 0 or None (chains start from the initialisation "
                                  f"network) or a positive number of candidates (default 2000).")
             values["gnpe_guide_draws"] = number
+        if "refine" in values:
+            values["refine"] = _bool("refine", values["refine"])
+        for key in ("refine_draws", "refine_max_rounds", "refine_max_components"):
+            if key in values:
+                number = _positive_int(key, values[key])
+                if number is None:
+                    raise ValueError(f"{key} must be a positive integer, got None; leave it out for the default "
+                                     f"({getattr(cls, key)}).")
+                values[key] = number
+        if values.get("refine_draws") is not None and values["refine_draws"] < 100:
+            raise ValueError(f"refine_draws={values['refine_draws']}: a round needs at least 100 draws to fit a "
+                             f"density to (default 5000).")
+        for key, upper in (("refine_alpha", 1.0), ("refine_target_efficiency", 1.0)):
+            if key in values:
+                value = _positive_float(key, values[key])
+                if value > upper:
+                    raise ValueError(f"{key}={value} must lie in (0, 1].")
+                values[key] = value
+        if "posterior_size" in values:
+            values["posterior_size"] = _positive_int("posterior_size", values["posterior_size"])
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
         if "resume" in values:

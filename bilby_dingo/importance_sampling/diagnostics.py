@@ -93,3 +93,26 @@ def plot_posterior_corner(samples, keys, truths, summary, filename):
 
     plt.close(fig)
     return True
+
+
+def plot_refinement(rounds, final_summary, filename):
+    """Sample efficiency per refinement round (round 0: the base proposal) and of the final draws."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    numbers = [record["round"] for record in rounds]
+    efficiencies = [100 * max(record["sample_efficiency"], 1e-6) for record in rounds]
+    ax.plot(numbers, efficiencies, "o-", label="refinement rounds")
+    for record, efficiency in zip(rounds, efficiencies):
+        if record["beta"] is not None:
+            ax.annotate(f"β={record['beta']:.2g}", (record["round"], efficiency), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=8)
+    ax.axhline(100 * max(final_summary.sample_efficiency, 1e-6), color="k", ls="--",
+               label=f"final draws: {100 * final_summary.sample_efficiency:.2f}%")
+    ax.set_yscale("log")
+    ax.set_xlabel("round")
+    ax.set_ylabel("sample efficiency (%)")
+    ax.set_xticks(numbers)
+    ax.legend(loc="lower right")
+    ax.set_title("Adaptive proposal refinement")
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ..proposals.base import ProposalError, as_float_array
+from ..proposals.base import ProposalDraws, ProposalError, as_float_array
 from .statistics import split_n_eff, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
@@ -112,38 +112,43 @@ class ImportanceSamplingRun:
 
     def _draw_batch(self, size):
         start = time.perf_counter()
-        drawn = self.proposal.sample_and_log_prob(size, self.rng)
-        samples, log_proposal = drawn[:2]
-        # Extended-space proposals (GNPE) also return auxiliary draws and their target term.
-        extras = drawn[2] if len(drawn) > 2 else {}
-        missing = [key for key in self.parameter_keys if key not in samples]
+        drawn = self.proposal.sample(size, self.rng)
+        if not isinstance(drawn, ProposalDraws):
+            raise ProposalError(f"The proposal ({self.proposal.describe()}) returned {type(drawn).__name__} from "
+                                f"sample(); it must return a bilby_dingo.proposals.ProposalDraws.")
+        missing = [key for key in self.parameter_keys if key not in drawn.samples]
         if missing:
             raise ProposalError(
                 f"The proposal ({self.proposal.describe()}) returned no draws of {missing}; "
                 f"the analysis samples {self.parameter_keys}."
             )
-        theta = np.column_stack([as_float_array(samples[key], size, key) for key in self.parameter_keys])
-        log_proposal = as_float_array(log_proposal, size, "log_prob")
-        bad = ~np.isfinite(log_proposal)
-        if np.any(bad):
-            first = {key: theta[np.argmax(bad), i] for i, key in enumerate(self.parameter_keys)}
-            raise ProposalError(
-                f"The proposal ({self.proposal.describe()}) returned a non-finite log q for "
-                f"{np.count_nonzero(bad)} of {size} draws (first at {first}). A proposal must have a "
-                f"finite density wherever it draws."
-            )
+        theta = np.column_stack([as_float_array(drawn.samples[key], size, key) for key in self.parameter_keys])
+        log_proposal = as_float_array(drawn.log_prob, size, "log_prob")
+        self._check_finite(theta, ~np.isfinite(theta).all(axis=1), "parameter values")
+        self._check_finite(theta, ~np.isfinite(log_proposal), "log q")
         self.store.proposal_time += time.perf_counter() - start
         log_prior = np.asarray(
             self.priors.ln_prob({key: theta[:, i] for i, key in enumerate(self.parameter_keys)}, axis=0),
             dtype=float,
         ).reshape(size)
-        log_auxiliary = extras.get("log_auxiliary_target")
+        log_auxiliary = drawn.log_auxiliary_target
         if log_auxiliary is not None:
             log_auxiliary = as_float_array(log_auxiliary, size, "log_auxiliary_target")
         auxiliary = None
         if self.store.auxiliary_keys:
-            auxiliary = np.column_stack([as_float_array(extras[key], size, key) for key in self.store.auxiliary_keys])
+            auxiliary = np.column_stack([as_float_array(drawn.auxiliary[key], size, key)
+                                         for key in self.store.auxiliary_keys])
         self.store.add_batch(theta, log_proposal, log_prior, self.rng.bit_generator.state, log_auxiliary, auxiliary)
+
+    def _check_finite(self, theta, bad, what):
+        """A proposal emitting NaN/inf is broken: such draws would silently get weight 0 and bias log Z."""
+        if np.any(bad):
+            first = {key: theta[np.argmax(bad), i] for i, key in enumerate(self.parameter_keys)}
+            raise ProposalError(
+                f"The proposal ({self.proposal.describe()}) returned non-finite {what} for "
+                f"{np.count_nonzero(bad)} of {len(bad)} draws (first at {first}). A proposal must draw finite "
+                f"parameters and have a finite density wherever it draws."
+            )
 
     def _evaluate_pending(self):
         store = self.store

@@ -102,9 +102,18 @@ def rejection_sample(log_w, rng):
 MIN_RELIABLE_N_EFF = 50
 
 
-def efficiency_warning_message(summary, threshold):
-    """The message a result carries when the sample efficiency is below ``threshold`` or n_eff below
-    ``MIN_RELIABLE_N_EFF`` ('' otherwise)."""
+def resample(log_w, size, rng):
+    """Indices of ``size`` draws taken with replacement with probability w_i / Σw (rows may repeat)."""
+    log_w = np.asarray(log_w, dtype=float)
+    if not np.any(np.isfinite(log_w)):
+        return np.empty(0, dtype=int)
+    probabilities = np.exp(log_w - np.max(log_w))
+    return np.sort(rng.choice(log_w.size, size=size, p=probabilities / probabilities.sum()))
+
+
+def efficiency_warning_message(summary, threshold, pareto_k=None):
+    """The message a result carries when the sample efficiency is below ``threshold``, n_eff below
+    ``MIN_RELIABLE_N_EFF`` or the Pareto k̂ of the weights above ``PARETO_K_THRESHOLD`` ('' otherwise)."""
     messages = []
     if summary.sample_efficiency < threshold:
         messages.append(
@@ -116,4 +125,51 @@ def efficiency_warning_message(summary, threshold):
         messages.append(
             f"n_eff={summary.n_eff:.1f} is below {MIN_RELIABLE_N_EFF}: a posterior made of so few effective draws is "
             f"too narrow (its credible intervals miss the truth too often). Draw more, e.g. target_n_eff=1000.")
+    if pareto_k is not None and pareto_k > PARETO_K_THRESHOLD:
+        messages.append(
+            f"The largest weights have a Pareto tail shape k = {pareto_k:.2f} > {PARETO_K_THRESHOLD}: the evidence and "
+            f"posterior estimates are unreliable however many draws are taken (PSIS diagnostic). The proposal misses "
+            f"part of the posterior: check the data, the prior's overlap with the proposal, or use refine=True.")
     return " ".join(messages)
+
+
+# Pareto-smoothed importance sampling diagnostic (Vehtari, Simpson, Gelman, Yao & Gabry, arXiv:1507.02646):
+# above this shape the weights' tail is too heavy for the estimates to be trusted.
+PARETO_K_THRESHOLD = 0.7
+
+
+def pareto_k_hat(log_w):
+    r"""Shape k̂ of a generalised Pareto distribution fitted to the largest weights.
+
+    The tail is the largest M = min(N/5, 3√N) non-zero weights above the next one; k̂ comes from the
+    profile-likelihood estimator of Zhang & Stephens (2009, Technometrics 51, 316), shrunk towards 0.5
+    with a weak prior (10 pseudo-observations), as PSIS does. k̂ < 0.5: a finite-variance tail;
+    k̂ > 0.7: the estimate is unreliable however many draws are taken. NaN with fewer than 25 non-zero weights.
+    """
+    log_w = np.asarray(log_w, dtype=float)
+    log_w = np.sort(log_w[np.isfinite(log_w)])
+    n = log_w.size
+    tail_size = int(min(n / 5, 3 * np.sqrt(n)))
+    if tail_size < 5:
+        return float("nan")
+    threshold = log_w[-tail_size - 1]
+    # Exceedances over the threshold, in units of the largest weight (the shape does not depend on the unit).
+    exceedances = np.exp(log_w[-tail_size:] - log_w[-1]) - np.exp(threshold - log_w[-1])
+    if not exceedances[-1] > 0:
+        return 0.0
+    return _zhang_stephens_shape(exceedances)
+
+
+def _zhang_stephens_shape(x):
+    """Generalised Pareto shape ξ of sorted positive exceedances ``x`` (Zhang & Stephens 2009), with PSIS's prior."""
+    n = x.size
+    m = 30 + int(np.sqrt(n))
+    quartile = x[int(n / 4 + 0.5) - 1]
+    # Candidate values of θ = −ξ/σ, and their profile log-likelihood n [log(θ / k) + k − 1], k = −mean log(1 − θx).
+    theta = 1 / x[-1] + (1 - np.sqrt(m / (np.arange(1, m + 1) - 0.5))) / (3 * quartile)
+    k = -np.mean(np.log1p(-theta[:, None] * x[None, :]), axis=1)
+    profile = n * (np.log(theta / k) + k - 1)
+    posterior = 1 / np.sum(np.exp(profile[None, :] - profile[:, None]), axis=1)
+    theta_hat = np.sum(theta * posterior)
+    shape = float(np.mean(np.log1p(-theta_hat * x)))  # ξ = −k(θ̂)
+    return (n * shape + 10 * 0.5) / (n + 10)

@@ -77,7 +77,8 @@ class PosteriorModel(nn.Module):
 
     def log_prob(self, theta, inputs, proxies=None):
         """log q(θ | d[, t̂]) of physical θ, shape (B, D), given inputs (B, n_det, 3, n_bins) → (B,)."""
-        log_prob = self.flow.log_prob(self.standardise(theta), conditional=self.context(inputs, proxies))
+        context = self.context(inputs, proxies, num_samples=theta.shape[0])
+        log_prob = self.flow.log_prob(self.standardise(theta), conditional=context)
         return log_prob.double() - torch.log(self.parameter_std).sum()
 
     def loss(self, theta, inputs, proxies=None, init_theta=None, init_inputs=None):

@@ -42,12 +42,10 @@ from ..simulation.time_proxies import (
 )
 from ..simulation.waveforms import WaveformSettings
 from .base import ProposalError
-from .network import NetworkProposal, heavy_tailed_fit
+from .network import NETWORK_CHUNK, NetworkProposal, heavy_tailed_fit
 from .prior import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
-
-NETWORK_CHUNK = 2048  # draws per network pass: bounds the memory of the per-draw shifted inputs
 
 
 class ProxyDensity:
@@ -318,8 +316,32 @@ class GNPEProposal(NetworkProposal):
         return detector_times(self.vertices, values["ra"], values["dec"],
                               values["geocent_time"] - self.event.trigger_time, self.event.trigger_time)
 
-    def auxiliary_target(self, samples, auxiliary):
+    def log_auxiliary_target(self, samples, auxiliary):
+        """log κ(t̂ − t(θ)): the kernel term of the extended-space target."""
         proxies = np.column_stack([auxiliary[key] for key in self.proxy_keys])
-        log_kernel = self.kernel.log_prob(proxies - self.analysis_detector_times(samples))
-        return dict(auxiliary, log_auxiliary_target=log_kernel)
+        return self.kernel.log_prob(proxies - self.analysis_detector_times(samples))
 
+    def network_log_prob(self, theta, auxiliary):
+        """log q(t̂) + log q(θ | d shifted by −t̂, t̂) of network-frame θ (Δt as time) and proxies t̂."""
+        proxies = np.column_stack([np.asarray(auxiliary[key], dtype=float) for key in self.proxy_keys])
+
+        def evaluate(first, last):
+            chunk = proxies[first:last]
+            shifted = shift_network_input(self.inputs, self.frequencies, chunk)
+            _, relative = network_parameters_from_times(np.zeros(len(chunk)), chunk)
+            learned = np.array(theta[first:last], dtype=float)
+            learned[:, self.time_column] -= chunk[:, 0]  # Δt as the network learned it: Δt − t̂_1
+            with torch.no_grad():
+                log_prob = self.model.log_prob(torch.from_numpy(learned).to(self.device), shifted, proxies=relative)
+            return (log_prob.cpu().numpy(),)
+
+        (log_conditional,) = self._run_chunks(evaluate, len(theta), seed=0) if len(theta) else (np.empty(0),)
+        return self.proxy_density.log_prob(proxies) + log_conditional
+
+    def sample_auxiliary(self, samples, rng):
+        """Proxies from the target's kernel, t̂ = t(θ) + ε, and log κ (plus what the plain network draws)."""
+        auxiliary, _ = super().sample_auxiliary(samples, rng)
+        times = self.analysis_detector_times(samples)
+        proxies = times + self.kernel.sample(len(times), rng)
+        auxiliary.update({key: proxies[:, i] for i, key in enumerate(self.proxy_keys)})
+        return auxiliary, self.kernel.log_prob(proxies - times)

@@ -21,13 +21,14 @@ from scipy import stats
 
 from ..network.model_file import load_model
 from ..simulation.detector import ra_at_event_time
-from .base import Proposal, ProposalError
+from .base import Proposal, ProposalDraws, ProposalError
 from .event_data import check_event_against_model, network_input_from_likelihood
 from .prior import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
 PILOT_DRAWS = 20_000
+NETWORK_CHUNK = 2048  # points per network pass: bounds the memory of per-point inputs (GNPE)
 
 
 class NetworkProposal(Proposal):
@@ -120,24 +121,80 @@ class NetworkProposal(Proposal):
 
     # --- the Proposal interface ----------------------------------------------------------------------
 
-    def sample_and_log_prob(self, n, rng):
+    def sample(self, n, rng):
         samples, log_prob, auxiliary = self.sample_network(n, seed=int(rng.integers(2**62)))
         if self.auxiliary:
+            # Learned but not sampled: the target gains r(θ_aux), folded into log q (q / r), so that
+            # log w = log L + log π − log(q / r). Their values travel as auxiliaries (not stored).
             values = np.column_stack([samples[key] for key in self.auxiliary])
             log_prob = log_prob - np.atleast_1d(self._auxiliary_density.logpdf(values))
+            auxiliary.update({key: samples[key] for key in self.auxiliary})
         if self.from_prior:
             with bilby_generator(rng):
                 for key in self.from_prior:
                     samples[key] = np.asarray(self.priors[key].sample(n), dtype=float)
                     log_prob = log_prob + self.priors[key].ln_prob(samples[key])
         samples = {key: samples[key] for key in self.parameter_keys}
-        if not auxiliary:
-            return samples, log_prob
-        return samples, log_prob, self.auxiliary_target(samples, auxiliary)
+        return ProposalDraws(samples, log_prob, auxiliary, self.log_auxiliary_target(samples, auxiliary))
 
-    def auxiliary_target(self, samples, auxiliary):
-        """Extras for an extended-space target (GNPE); plain networks have none."""
-        return auxiliary
+    def sample_and_log_prob(self, n, rng):
+        drawn = self.sample(n, rng)
+        return drawn.samples, drawn.log_prob
+
+    def log_auxiliary_target(self, samples, auxiliary):
+        """log ρ(a | θ) of an extended-space target (GNPE's kernel); None for a plain network."""
+        return None
+
+    def log_prob(self, samples, auxiliary=None):
+        """log q (as :meth:`sample` reports it) at event-frame points: one network pass per point."""
+        auxiliary = auxiliary or {}
+        theta = self.to_network(samples, auxiliary)
+        log_prob = self.network_log_prob(theta, auxiliary)
+        if self.auxiliary:
+            values = np.column_stack([auxiliary[key] for key in self.auxiliary])
+            log_prob = log_prob - np.atleast_1d(self._auxiliary_density.logpdf(values))
+        for key in self.from_prior:
+            log_prob = log_prob + self.priors[key].ln_prob(np.asarray(samples[key], dtype=float))
+        return log_prob
+
+    def sample_auxiliary(self, samples, rng):
+        """Learned-but-not-sampled parameters from r(θ_aux) (the density the target gained)."""
+        if not self.auxiliary:
+            return {}, None
+        n = len(samples[self.parameter_keys[0]])
+        values = np.asarray(self._auxiliary_density.rvs(size=n, random_state=rng)).reshape(n, len(self.auxiliary))
+        return {key: values[:, i] for i, key in enumerate(self.auxiliary)}, None
+
+    def to_network(self, samples, auxiliary):
+        """Event-frame points (sampled θ, learned-but-not-sampled θ_aux) as network-frame θ, shape (n, D).
+
+        The inverse of :meth:`to_event`: time relative to the trigger, ra at the training reference time.
+        """
+        values = {**auxiliary, **samples}
+        learned = list(self.metadata["inference_parameters"])
+        n = len(values[learned[0]]) if learned[0] in values else len(next(iter(samples.values())))
+        offset = (np.asarray(values["geocent_time"], dtype=float) - self.event.trigger_time
+                  if "geocent_time" in learned else np.zeros(n))
+        columns = []
+        for key in learned:
+            if key == "geocent_time":
+                columns.append(offset)
+            elif key == "ra":
+                columns.append(ra_at_event_time(np.asarray(values["ra"], dtype=float),
+                                                self.event.trigger_time + offset,
+                                                self.metadata["reference_time"] + offset))
+            else:
+                columns.append(np.asarray(values[key], dtype=float))
+        return np.column_stack(columns)
+
+    def network_log_prob(self, theta, auxiliary):
+        """log q(θ | d) of network-frame θ (n, D), in chunks of ``NETWORK_CHUNK`` points."""
+        parts = []
+        with torch.no_grad():
+            for first in range(0, len(theta), NETWORK_CHUNK):
+                chunk = torch.from_numpy(theta[first:first + NETWORK_CHUNK]).to(self.device)
+                parts.append(self.model.log_prob(chunk, self.inputs).cpu().numpy())
+        return np.concatenate(parts) if parts else np.empty(0)
 
 
 def network_proposal(model_path, likelihood, priors, search_parameter_keys, device="cpu", loaded_model=None,

@@ -48,5 +48,9 @@ class PriorProposal(Proposal):
         with bilby_generator(rng):
             drawn = self.priors.sample_subset_constrained(keys=self.parameter_keys, size=n)
         samples = {key: np.asarray(drawn[key], dtype=float).reshape(n) for key in self.parameter_keys}
-        log_prob = np.asarray(self.priors.ln_prob(samples, axis=0), dtype=float).reshape(n)
-        return samples, log_prob
+        return samples, self.log_prob(samples)
+
+    def log_prob(self, samples, auxiliary=None):
+        n = len(samples[self.parameter_keys[0]])
+        values = {key: np.asarray(samples[key], dtype=float) for key in self.parameter_keys}
+        return np.asarray(self.priors.ln_prob(values, axis=0), dtype=float).reshape(n)

@@ -54,3 +54,7 @@ class MultivariateStudentTProposal(Proposal):
         log_prob = np.asarray(self._distribution.logpdf(values)).reshape(n)
         samples = {key: values[:, i] for i, key in enumerate(self.parameter_keys)}
         return samples, log_prob
+
+    def log_prob(self, samples, auxiliary=None):
+        values = np.column_stack([np.asarray(samples[key], dtype=float) for key in self.parameter_keys])
+        return np.asarray(self._distribution.logpdf(values)).reshape(len(values))

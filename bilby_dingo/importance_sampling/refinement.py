@@ -1,0 +1,292 @@
+r"""Adaptive refinement: turn a broad, mass-covering proposal q₀ into a sharp one before the final run.
+
+Round 0 draws from q₀ and weighs the draws as usual. If their sample efficiency already reaches
+``refine_target_efficiency``, nothing is refined and those draws begin the final run. Otherwise each
+round r ≥ 1
+
+1. tempers the previous round's weights, w^β, with β ∈ (0, 1] the largest value for which the tempered
+   weights keep an effective sample size of a tenth of the non-zero draws (bisection): the fit then targets
+   Q_{r−1}^{1−β} (L π)^β, a step from the last proposal towards the posterior that the draws can resolve;
+2. fits a Student-t mixture to those tempered draws in an unbounded space
+   (:class:`bilby_dingo.proposals.fitted.FittedDensity`);
+3. draws ``refine_draws`` **fresh** points from the defensive mixture Q_r = α q₀ + (1 − α) q_fit
+   (:class:`bilby_dingo.proposals.mixture.DefensiveMixtureProposal`) and weighs them with Q_r's exact
+   density against the true target.
+
+Refinement stops once β = 1 and the efficiency no longer improves by 10%, or after ``refine_max_rounds``
+rounds; the proposal of the most efficient round is then frozen. **The reported result comes only from
+fresh draws of that frozen proposal**: refinement draws are set-up, never reweighted under a density
+fitted to them (that would bias log Z). Their likelihood calls are counted and reported per round.
+
+State is written after every round (the fitted densities as plain arrays, the last round's draws as a
+:class:`DrawStore` file, no pickle), and every round's randomness comes from (seed, round), so that a run
+resumed from the last completed round equals an uninterrupted one.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from ..proposals.base import evaluates_density
+from ..proposals.fitted import FittedDensity
+from ..proposals.mixture import DefensiveMixtureProposal
+from ..utils import atomic_path
+from .draws import CheckpointError, DrawStore
+from .driver import ImportanceSamplingRun
+from .statistics import summarize
+
+logger = logging.getLogger(f"bilby.{__name__}")
+
+REFINEMENT_FORMAT_VERSION = 1
+TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep this effective fraction of the non-zero draws
+MIN_IMPROVEMENT = 1.1  # at β = 1, a round must raise the best efficiency by 10% for refinement to go on
+ENOUGH_EFFICIENCY = 0.5  # above this, a further round costs more draws than it can save
+
+
+def tempering_exponent(log_w, ess_fraction=TEMPERED_ESS_FRACTION):
+    """The largest β ∈ (0, 1] whose tempered weights w^β keep ESS ≥ ``ess_fraction`` × (non-zero draws)."""
+    log_w = np.asarray(log_w, dtype=float)
+    log_w = log_w[np.isfinite(log_w)]
+    if log_w.size == 0:
+        raise ValueError("No non-zero weight to temper.")
+    target = ess_fraction * log_w.size
+
+    def ess(beta):
+        return summarize(beta * log_w).n_eff
+
+    if ess(1.0) >= target:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if ess(middle) >= target else (low, middle)
+    return max(low, 1e-12)
+
+
+@dataclasses.dataclass
+class RefinementRound:
+    """What one round did (stored in ``result.meta_data["dingo"]["refinement"]["rounds"]``)."""
+
+    round: int
+    beta: float  # tempering of the previous round's weights for this round's fit (None for round 0)
+    num_draws: int
+    num_likelihood_evaluations: int
+    sample_efficiency: float
+    n_eff: float
+    log_evidence: float
+    log_evidence_std: float
+    num_components: int  # of the fitted mixture (0 for round 0: the base proposal)
+    fit_time: float
+    wall_time: float
+
+
+@dataclasses.dataclass
+class RefinementOutcome:
+    """The frozen proposal, and the round-0 draws when they begin the final run (no round ran)."""
+
+    proposal: object
+    first_store: DrawStore
+    rounds: list
+    frozen_round: int
+
+    @property
+    def num_likelihood_evaluations(self):
+        """Calls spent on set-up: every round, except round 0 when its draws continue as the final run."""
+        spent = sum(record.num_likelihood_evaluations for record in self.rounds)
+        if self.first_store is not None:
+            spent -= self.rounds[0].num_likelihood_evaluations
+        return spent
+
+    def as_dict(self):
+        return dict(rounds=[dataclasses.asdict(record) for record in self.rounds], frozen_round=self.frozen_round,
+                    likelihood_evaluations=self.num_likelihood_evaluations,
+                    round_zero_draws_reused=self.first_store is not None)
+
+
+class ProposalRefinement:
+    """Runs the refinement rounds for one analysis.
+
+    Parameters
+    ----------
+    base: bilby_dingo.proposals.Proposal
+        q₀, covering the posterior.
+    priors, parameter_keys, evaluate_log_likelihood:
+        As for :class:`ImportanceSamplingRun`.
+    settings: bilby_dingo.settings.DingoSettings
+        ``refine_*`` keywords, and ``num_samples`` (round 0 never draws more than a fixed-size run).
+    seed: int
+        The run's sampling seed; every round's randomness derives from (seed, round).
+    round_zero_rng: numpy.random.Generator
+        The generator of the final run: round 0 draws with it so that, when no round follows, its draws
+        are exactly the final run's first batch.
+    state_path: str or None
+        Where the refinement state is written after every round (None: not written).
+    fingerprint: str
+        The analysis; a state file of another analysis is refused.
+    """
+
+    def __init__(self, base, priors, parameter_keys, evaluate_log_likelihood, settings, seed, round_zero_rng,
+                 state_path=None, fingerprint=""):
+        self.base = base
+        self.priors = priors
+        self.parameter_keys = list(parameter_keys)
+        self.evaluate_log_likelihood = evaluate_log_likelihood
+        self.settings = settings
+        self.seed = int(seed)
+        self.round_zero_rng = round_zero_rng
+        self.state_path = state_path
+        self.draws_path = None if state_path is None else self.draws_path_for(state_path)
+        self.fingerprint = fingerprint
+        self.current_run = None  # the ImportanceSamplingRun in progress (for interrupts)
+
+    # --- the rounds --------------------------------------------------------------------------------
+
+    def run(self, resume=True):
+        rounds, densities, store = self._load_state() if resume else ([], [], None)
+        if not rounds:
+            store = self._round_zero()
+            rounds.append(self._record(0, None, store, 0, 0.0, 0.0))
+            self._save_state(rounds, densities, store)
+            logger.info(f"Refinement round 0 (base proposal): efficiency {100 * rounds[0].sample_efficiency:.3f}%")
+            if rounds[0].sample_efficiency >= self.settings.refine_target_efficiency or not self._can_refine():
+                return RefinementOutcome(self.base, store, rounds, 0)
+        elif len(rounds) == 1 and (rounds[0].sample_efficiency >= self.settings.refine_target_efficiency
+                                   or not self._can_refine()):
+            return RefinementOutcome(self.base, store, rounds, 0)
+        while not self._finished(rounds):
+            number = len(rounds)
+            start = time.perf_counter()
+            log_w = store.evaluated_log_weights()
+            beta = tempering_exponent(log_w)
+            usable = np.isfinite(log_w)
+            tempered = np.exp(beta * (log_w[usable] - log_w[usable].max()))
+            density = FittedDensity.fit(self.priors, self.parameter_keys, store.theta[:store.num_evaluated][usable],
+                                        tempered, np.random.default_rng([self.seed, 31, number]),
+                                        max_components=self.settings.refine_max_components)
+            fit_time = time.perf_counter() - start
+            store = self._evaluate(self.mixture(density), self.settings.refine_draws,
+                                   np.random.default_rng([self.seed, 37, number]))
+            densities.append(density)
+            rounds.append(self._record(number, beta, store, density.mixture.num_components, fit_time,
+                                       time.perf_counter() - start))
+            self._save_state(rounds, densities, store)
+            record = rounds[-1]
+            logger.info(f"Refinement round {number}: beta {beta:.3g}, {record.num_components}-component fit, "
+                        f"efficiency {100 * record.sample_efficiency:.2f}%, n_eff {record.n_eff:.0f} of "
+                        f"{record.num_draws}, log Z {record.log_evidence:.3f} ± {record.log_evidence_std:.3f}")
+        frozen = max(range(len(rounds)), key=lambda i: (rounds[i].sample_efficiency, i))
+        proposal = self.base if frozen == 0 else self.mixture(densities[frozen - 1])
+        logger.info(f"Refinement: proposal of round {frozen} frozen (efficiency "
+                    f"{100 * rounds[frozen].sample_efficiency:.2f}%); the result comes from its fresh draws")
+        return RefinementOutcome(proposal, None, rounds, frozen)
+
+    def mixture(self, density):
+        return DefensiveMixtureProposal(self.base, density, self.settings.refine_alpha)
+
+    def _can_refine(self):
+        if evaluates_density(self.base) and sorted(self.base.parameter_keys) == sorted(self.parameter_keys):
+            return True
+        logger.info(f"The proposal ({self.base.describe()}) cannot be refined: it does not evaluate its density at "
+                    f"given points (Proposal.log_prob) or draws other parameters than the sampled ones.")
+        return False
+
+    def _finished(self, rounds):
+        last = rounds[-1]
+        if len(rounds) - 1 >= self.settings.refine_max_rounds or last.sample_efficiency >= ENOUGH_EFFICIENCY:
+            return True
+        if len(rounds) >= 2 and last.beta == 1.0:
+            best_before = max(record.sample_efficiency for record in rounds[:-1])
+            return last.sample_efficiency < MIN_IMPROVEMENT * best_before
+        return False
+
+    def _round_zero(self):
+        size = self.settings.refine_draws
+        if self.settings.target_n_eff is None:
+            size = min(size, self.settings.num_samples)
+        return self._evaluate(self.base, size, self.round_zero_rng)
+
+    def _evaluate(self, proposal, size, rng):
+        """``size`` fresh draws of ``proposal`` with their weights, in one batch."""
+        settings = dataclasses.replace(self.settings, num_samples=size, target_n_eff=None, max_samples=None,
+                                       batch_size=size)
+        store = DrawStore(self.parameter_keys, self.fingerprint, self.seed, auxiliary_keys=list(proposal.auxiliary_keys))
+        self.current_run = ImportanceSamplingRun(proposal, self.priors, self.parameter_keys,
+                                                 self.evaluate_log_likelihood, settings, rng, store)
+        try:
+            return self.current_run.run()
+        finally:
+            self.current_run = None
+
+    @staticmethod
+    def _record(number, beta, store, num_components, fit_time, wall_time):
+        summary = summarize(store.evaluated_log_weights())
+        return RefinementRound(round=number, beta=beta, num_draws=store.num_draws,
+                               num_likelihood_evaluations=store.num_likelihood_evaluations,
+                               sample_efficiency=summary.sample_efficiency, n_eff=summary.n_eff,
+                               log_evidence=summary.log_evidence, log_evidence_std=summary.log_evidence_std,
+                               num_components=num_components, fit_time=fit_time,
+                               wall_time=wall_time or store.proposal_time + store.likelihood_time)
+
+    # --- state file ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def draws_path_for(state_path):
+        """The file beside the state file that holds the last round's draws."""
+        return state_path[: -len(".npz")] + "_draws.npz" if state_path.endswith(".npz") else state_path + "_draws.npz"
+
+    def _save_state(self, rounds, densities, store):
+        if self.state_path is None:
+            return
+        os.makedirs(os.path.dirname(self.state_path) or ".", exist_ok=True)
+        # The draws first: a state file always refers to draws already on disk.
+        store.save(self.draws_path)
+        metadata = dict(format_version=REFINEMENT_FORMAT_VERSION, fingerprint=self.fingerprint, seed=self.seed,
+                        keys=self.parameter_keys, rounds=[dataclasses.asdict(record) for record in rounds])
+        arrays = {f"density{i}_{name}": value for i, density in enumerate(densities)
+                  for name, value in density.to_arrays().items()}
+        with atomic_path(self.state_path, suffix=".npz") as temporary:
+            np.savez(temporary, metadata=np.array(json.dumps(metadata)), **arrays)
+
+    def _load_state(self):
+        """(rounds, densities, last round's draws) from the state file, or empty when there is none."""
+        if self.state_path is None or not os.path.exists(self.state_path):
+            return [], [], None
+        try:
+            with np.load(self.state_path, allow_pickle=False) as data:
+                metadata = json.loads(str(data["metadata"]))
+                arrays = {key: np.array(data[key]) for key in data.files if key != "metadata"}
+        except Exception as error:
+            raise CheckpointError(f"Cannot read the refinement state {self.state_path} ({error}). Delete it, or "
+                                  f"pass resume=False, to start afresh.") from error
+        if metadata.get("format_version") != REFINEMENT_FORMAT_VERSION or metadata.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(
+                f"The refinement state {self.state_path} belongs to another analysis or bilby_dingo version. "
+                f"Use another outdir or label, delete it, or pass resume=False.")
+        rounds = [RefinementRound(**record) for record in metadata["rounds"]]
+        densities = []
+        for i in range(len(rounds) - 1):
+            prefix = f"density{i}_"
+            densities.append(FittedDensity.from_arrays(
+                metadata["keys"], {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}))
+        store = DrawStore.load(self.draws_path)
+        if store.num_draws != rounds[-1].num_draws:
+            raise CheckpointError(f"{self.draws_path} does not hold the draws of refinement round {len(rounds) - 1}. "
+                                  f"Delete {self.state_path} and {self.draws_path}, or pass resume=False.")
+        logger.info(f"Resuming refinement after round {len(rounds) - 1} from {self.state_path}")
+        return rounds, densities, store
+
+
+
+def stored_seed(path):
+    """The sampling seed recorded in a refinement state or checkpoint file, or None (absent, unreadable)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return int(json.loads(str(data["metadata"]))["seed"])
+    except Exception:  # an unreadable file is reported, with its fix, where it is loaded
+        return None

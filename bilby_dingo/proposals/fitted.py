@@ -1,0 +1,335 @@
+"""A density fitted to weighted draws: a Student-t mixture in an unbounded, standardised space.
+
+Used by adaptive refinement (:mod:`bilby_dingo.importance_sampling.refinement`) to turn a broad but
+mass-covering proposal into a sharp one. Each parameter is mapped to the real line according to its
+bilby prior, so that the fit never draws outside the prior's bounds and handles edges and wrap-around:
+
+- bounded (finite minimum and maximum): y = logit((x − a) / (b − a));
+- periodic (``boundary="periodic"``, e.g. ra, psi): the circle is cut opposite the draws' circular mean,
+  then as bounded, so that a posterior straddling 0 = 2π stays in one piece;
+- otherwise: y = x.
+
+The y are standardised by their weighted mean and standard deviation, and a mixture of multivariate
+Student-t components is fitted there by weighted EM (Gaussian EM; each component then becomes a
+Student-t with the fitted covariance, whose heavier tails keep importance weights bounded), with the
+number of components chosen by two-fold cross-validation of the weighted log density. The density of
+x is the mixture's density of y times the Jacobian |dy/dx|, exactly.
+
+Everything is plain arrays (:meth:`FittedDensity.to_arrays`), so a checkpoint holds it without pickle.
+"""
+
+import hashlib
+
+import numpy as np
+from scipy.special import gammaln, logsumexp
+
+from .base import Proposal
+
+AFFINE, BOUNDED, PERIODIC = 0, 1, 2
+COMPONENT_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
+DEFAULT_DOF = 10.0  # Student-t tails of each component (covariance kept equal to the fitted one)
+REGULARISATION = 1e-6  # added to every covariance, in units of the standardised variables
+
+
+class UnboundedTransform:
+    """x (n, D) in the prior's bounds ↔ y (n, D) on the real line, with log |dy/dx|.
+
+    Parameters
+    ----------
+    kinds: array of int, shape (D,)
+        AFFINE, BOUNDED or PERIODIC per parameter.
+    lower, upper: arrays, shape (D,)
+        Bounds (unused for AFFINE).
+    cut: array, shape (D,)
+        Where a periodic parameter's circle is cut (unused otherwise).
+    """
+
+    def __init__(self, kinds, lower, upper, cut):
+        self.kinds = np.asarray(kinds, dtype=int)
+        self.lower = np.asarray(lower, dtype=float)
+        self.upper = np.asarray(upper, dtype=float)
+        self.cut = np.asarray(cut, dtype=float)
+
+    @classmethod
+    def for_priors(cls, priors, keys, theta, weights):
+        """The transform of ``keys`` given their bilby priors; periodic cuts from the weighted draws."""
+        kinds, lower, upper, cut = [], [], [], []
+        for i, key in enumerate(keys):
+            prior = priors[key]
+            minimum, maximum = float(getattr(prior, "minimum", -np.inf)), float(getattr(prior, "maximum", np.inf))
+            bounded = np.isfinite(minimum) and np.isfinite(maximum) and maximum > minimum
+            periodic = bounded and getattr(prior, "boundary", None) == "periodic"
+            kinds.append(PERIODIC if periodic else BOUNDED if bounded else AFFINE)
+            lower.append(minimum if bounded else 0.0)
+            upper.append(maximum if bounded else 1.0)
+            if periodic:
+                period = maximum - minimum
+                angle = 2 * np.pi * (theta[:, i] - minimum) / period
+                mean_angle = np.arctan2(np.sum(weights * np.sin(angle)), np.sum(weights * np.cos(angle)))
+                # Cut the circle opposite the weighted circular mean.
+                cut.append(minimum + period * np.mod(mean_angle / (2 * np.pi) + 0.5, 1.0))
+            else:
+                cut.append(0.0)
+        return cls(kinds, lower, upper, cut)
+
+    def _unit(self, x):
+        """Position in (0, 1) of bounded and periodic parameters (x for affine ones)."""
+        width = self.upper - self.lower
+        unit = (x - self.lower) / width
+        periodic = self.kinds == PERIODIC
+        if np.any(periodic):
+            unit[:, periodic] = np.mod(x[:, periodic] - self.cut[periodic], width[periodic]) / width[periodic]
+        return unit
+
+    def forward(self, x):
+        """y and log |dy/dx| (summed over parameters) of x (n, D); log |dy/dx| = −inf outside the bounds
+        (the fitted density is zero there: it never draws there)."""
+        x = np.asarray(x, dtype=float)
+        y = np.array(x, dtype=float)
+        log_jacobian = np.zeros(len(x))
+        squash = self.kinds != AFFINE
+        if np.any(squash):
+            unit = self._unit(x)[:, squash]
+            inside = np.all((unit > 0) & (unit < 1) & (x[:, squash] >= self.lower[squash])
+                            & (x[:, squash] <= self.upper[squash]), axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y[:, squash] = np.log(unit) - np.log1p(-unit)
+                terms = -np.log((self.upper - self.lower)[squash]) - np.log(unit) - np.log1p(-unit)
+            log_jacobian = np.where(inside, terms.sum(axis=1), -np.inf)
+            y[~inside] = 0.0  # any finite value: these points get density zero through log_jacobian
+        return y, log_jacobian
+
+    def inverse(self, y):
+        """x of y (n, D)."""
+        x = np.array(y, dtype=float)
+        squash = self.kinds != AFFINE
+        if np.any(squash):
+            width = (self.upper - self.lower)[squash]
+            unit = 1.0 / (1.0 + np.exp(-y[:, squash]))
+            values = self.lower[squash] + unit * width
+            periodic = (self.kinds == PERIODIC)[squash]
+            if np.any(periodic):
+                start = self.cut[squash][periodic]
+                low = self.lower[squash][periodic]
+                values[:, periodic] = low + np.mod(start - low + unit[:, periodic] * width[periodic], width[periodic])
+            x[:, squash] = values
+        return x
+
+
+class StudentTMixture:
+    """Σ_k π_k t_ν(y; μ_k, Σ_k (ν − 2)/ν): components with covariance Σ_k and Student-t tails.
+
+    Parameters
+    ----------
+    log_weights: array (K,); means: array (K, D); covariances: array (K, D, D); dof: float (> 2)
+    """
+
+    def __init__(self, log_weights, means, covariances, dof=DEFAULT_DOF):
+        self.log_weights = np.asarray(log_weights, dtype=float)
+        self.means = np.asarray(means, dtype=float)
+        self.covariances = np.asarray(covariances, dtype=float)
+        self.dof = float(dof)
+        scale = self.covariances * (self.dof - 2) / self.dof
+        self._cholesky = np.linalg.cholesky(scale)
+        self._log_det = 2 * np.log(np.diagonal(self._cholesky, axis1=1, axis2=2)).sum(axis=1)
+
+    @property
+    def num_components(self):
+        return len(self.log_weights)
+
+    def component_log_prob(self, y):
+        """log π_k + log t(y; component k), shape (n, K)."""
+        n, dim = y.shape
+        nu = self.dof
+        out = np.empty((n, self.num_components))
+        constant = gammaln((nu + dim) / 2) - gammaln(nu / 2) - dim / 2 * np.log(nu * np.pi)
+        for k in range(self.num_components):
+            z = (y - self.means[k]) @ np.linalg.inv(self._cholesky[k]).T
+            mahalanobis = np.sum(z**2, axis=1)
+            out[:, k] = (self.log_weights[k] + constant - self._log_det[k] / 2
+                         - (nu + dim) / 2 * np.log1p(mahalanobis / nu))
+        return out
+
+    def log_prob(self, y):
+        return logsumexp(self.component_log_prob(y), axis=1)
+
+    def sample(self, n, rng):
+        dim = self.means.shape[1]
+        counts = rng.multinomial(n, np.exp(self.log_weights - logsumexp(self.log_weights)))
+        parts = []
+        for k, count in enumerate(counts):
+            if count:
+                z = rng.standard_normal((count, dim)) @ self._cholesky[k].T
+                scale = np.sqrt(rng.chisquare(self.dof, count) / self.dof)
+                parts.append(self.means[k] + z / scale[:, None])
+        y = np.concatenate(parts) if parts else np.empty((0, dim))
+        return y[rng.permutation(n)]
+
+
+def _gaussian_component_log_prob(y, log_weights, means, covariances):
+    n, dim = y.shape
+    out = np.empty((n, len(log_weights)))
+    for k in range(len(log_weights)):
+        cholesky = np.linalg.cholesky(covariances[k])
+        z = (y - means[k]) @ np.linalg.inv(cholesky).T
+        out[:, k] = (log_weights[k] - 0.5 * np.sum(z**2, axis=1) - np.log(np.diagonal(cholesky)).sum()
+                     - dim / 2 * np.log(2 * np.pi))
+    return out
+
+
+def fit_gaussian_mixture(y, weights, num_components, rng, iterations=100, tolerance=1e-4):
+    """Weighted EM for a Gaussian mixture: (log_weights, means, covariances).
+
+    ``weights`` (n,) are normalised here; the effective number of points, (Σw)²/Σw², sets how small a
+    component may become (at least 2 (D + 1) effective points) before it is dropped.
+    """
+    n, dim = y.shape
+    weights = np.asarray(weights, dtype=float) / np.sum(weights)
+    n_eff = 1.0 / np.sum(weights**2)
+    min_share = 2.0 * (dim + 1) / n_eff
+    # Weighted k-means++ seeding, then one hard assignment.
+    centres = [y[rng.choice(n, p=weights)]]
+    for _ in range(1, num_components):
+        distance = np.min([np.sum((y - c) ** 2, axis=1) for c in centres], axis=0)
+        p = weights * distance
+        if not p.sum() > 0:
+            break
+        centres.append(y[rng.choice(n, p=p / p.sum())])
+    centres = np.array(centres)
+    nearest = np.argmin(((y[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    responsibilities = np.eye(len(centres))[nearest]
+    previous = -np.inf
+    for _ in range(iterations):
+        # M step (components with too little weight are dropped: their covariance is not determined).
+        shares = weights @ responsibilities
+        keep = shares >= min_share
+        if not np.any(keep):
+            keep = shares == shares.max()
+        responsibilities, shares = responsibilities[:, keep], shares[keep]
+        weighted = weights[:, None] * responsibilities
+        means = (weighted.T @ y) / shares[:, None]
+        covariances = np.empty((len(shares), dim, dim))
+        for k in range(len(shares)):
+            centred = y - means[k]
+            covariances[k] = (weighted[:, k, None] * centred).T @ centred / shares[k] + REGULARISATION * np.eye(dim)
+        log_mixture = np.log(shares / shares.sum())
+        # E step
+        joint = _gaussian_component_log_prob(y, log_mixture, means, covariances)
+        log_density = logsumexp(joint, axis=1)
+        responsibilities = np.exp(joint - log_density[:, None])
+        score = float(weights @ log_density)
+        if score - previous < tolerance:
+            break
+        previous = score
+    return log_mixture, means, covariances
+
+
+class FittedDensity:
+    """A normalised density over ``keys``: :class:`StudentTMixture` of standardised transformed values.
+
+    Build with :meth:`fit`; rebuild from :meth:`to_arrays` with :meth:`from_arrays`.
+    """
+
+    def __init__(self, keys, transform, centre, scale, mixture):
+        self.keys = list(keys)
+        self.transform = transform
+        self.centre = np.asarray(centre, dtype=float)
+        self.scale = np.asarray(scale, dtype=float)
+        self.mixture = mixture
+
+    @classmethod
+    def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF):
+        """Fit to draws ``theta`` (n, D) (columns ``keys``) with non-negative ``weights`` (n,)."""
+        theta = np.asarray(theta, dtype=float)
+        weights = np.asarray(weights, dtype=float)
+        transform = UnboundedTransform.for_priors(priors, keys, theta, weights)
+        y, log_jacobian = transform.forward(theta)
+        usable = np.isfinite(log_jacobian) & (weights > 0)
+        y, weights = y[usable], weights[usable] / weights[usable].sum()
+        centre = weights @ y
+        scale = np.sqrt(weights @ (y - centre) ** 2) + 1e-12
+        standardised = (y - centre) / scale
+        num_components = select_num_components(standardised, weights, rng, max_components)
+        log_mixture, means, covariances = fit_gaussian_mixture(standardised, weights, num_components, rng)
+        return cls(keys, transform, centre, scale, StudentTMixture(log_mixture, means, covariances, dof))
+
+    def log_prob(self, samples):
+        """log density at the points ``samples`` (dict of arrays with at least ``keys``), shape (n,)."""
+        x = np.column_stack([np.asarray(samples[key], dtype=float) for key in self.keys])
+        y, log_jacobian = self.transform.forward(x)
+        log_prob = np.full(len(x), -np.inf)
+        inside = np.isfinite(log_jacobian)
+        log_prob[inside] = (self.mixture.log_prob((y[inside] - self.centre) / self.scale)
+                            - np.log(self.scale).sum() + log_jacobian[inside])
+        return log_prob
+
+    def sample(self, n, rng):
+        """n draws as a dict of arrays keyed by ``keys``."""
+        y = self.mixture.sample(n, rng) * self.scale + self.centre
+        x = self.transform.inverse(y)
+        return {key: x[:, i] for i, key in enumerate(self.keys)}
+
+    def to_arrays(self):
+        """Every number that defines the density, as arrays (for a pickle-free checkpoint)."""
+        return dict(kinds=self.transform.kinds, lower=self.transform.lower, upper=self.transform.upper,
+                    cut=self.transform.cut, centre=self.centre, scale=self.scale,
+                    log_weights=self.mixture.log_weights, means=self.mixture.means,
+                    covariances=self.mixture.covariances, dof=np.array(self.mixture.dof))
+
+    @classmethod
+    def from_arrays(cls, keys, arrays):
+        transform = UnboundedTransform(arrays["kinds"], arrays["lower"], arrays["upper"], arrays["cut"])
+        mixture = StudentTMixture(arrays["log_weights"], arrays["means"], arrays["covariances"], float(arrays["dof"]))
+        return cls(keys, transform, arrays["centre"], arrays["scale"], mixture)
+
+    def digest(self):
+        """A short hash of every defining number: two densities share it only if they are identical."""
+        hasher = hashlib.sha256(" ".join(self.keys).encode())
+        for key, value in sorted(self.to_arrays().items()):
+            hasher.update(key.encode())
+            hasher.update(np.ascontiguousarray(value, dtype=float).tobytes())
+        return hasher.hexdigest()[:16]
+
+
+def select_num_components(y, weights, rng, max_components):
+    """The number of mixture components with the best two-fold cross-validated weighted log density."""
+    choices = [k for k in COMPONENT_CHOICES if k <= max_components] or [1]
+    if len(choices) == 1:
+        return choices[0]
+    halves = rng.permutation(len(y)) % 2 == 0
+    best, best_score, worse = choices[0], -np.inf, 0
+    for k in choices:
+        score = 0.0
+        for train in (halves, ~halves):
+            test = ~train
+            if weights[train].sum() <= 0 or weights[test].sum() <= 0:
+                return 1
+            log_mixture, means, covariances = fit_gaussian_mixture(y[train], weights[train], k, rng)
+            log_density = logsumexp(_gaussian_component_log_prob(y[test], log_mixture, means, covariances), axis=1)
+            score += weights[test] @ log_density / weights[test].sum()
+        if score > best_score:
+            best, best_score, worse = k, score, 0
+        else:
+            worse += 1
+            if worse == 2:
+                break
+    return best
+
+
+class FittedProposal(Proposal):
+    """A :class:`FittedDensity` on its own as a proposal (sampling and density)."""
+
+    def __init__(self, density):
+        self.density = density
+        self.parameter_keys = list(density.keys)
+
+    def describe(self):
+        return (f"fitted {self.density.mixture.num_components}-component Student-t mixture over "
+                f"{self.parameter_keys} ({self.density.digest()})")
+
+    def sample_and_log_prob(self, n, rng):
+        samples = self.density.sample(n, rng)
+        return samples, self.density.log_prob(samples)
+
+    def log_prob(self, samples, auxiliary=None):
+        return self.density.log_prob(samples)
