@@ -27,7 +27,7 @@ from .importance_sampling.diagnostics import (
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.likelihood import LikelihoodEvaluator
-from .importance_sampling.refinement import ProposalRefinement, stored_seed
+from .importance_sampling.refinement import ProposalRefinement, state_files, stored_seed
 from .importance_sampling.statistics import (
     efficiency_warning_message,
     pareto_k_hat,
@@ -203,8 +203,7 @@ class Dingo(Sampler):
     def _check_resumable(self):
         """Refuse, before any work, a checkpoint that this run's refine setting cannot continue."""
         if not self.settings.resume:
-            for path in (self.checkpoint_path, self.refinement_state_path,
-                         ProposalRefinement.draws_path_for(self.refinement_state_path)):
+            for path in [self.checkpoint_path] + state_files(self.refinement_state_path):
                 if os.path.exists(path):
                     os.remove(path)
             return

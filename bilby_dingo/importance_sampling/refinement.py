@@ -5,8 +5,11 @@ Round 0 draws from q₀ and weighs the draws as usual. If their sample efficienc
 round r ≥ 1
 
 1. tempers the previous round's weights, w^β, with β ∈ (0, 1] the largest value for which the tempered
-   weights keep an effective sample size of a tenth of the non-zero draws (bisection): the fit then targets
-   Q_{r−1}^{1−β} (L π)^β, a step from the last proposal towards the posterior that the draws can resolve;
+   weights keep an effective sample size of a tenth of a round's draws (bisection): the fit then targets
+   Q^{1−β} (L π)^β, a step from the proposals so far towards the posterior that the draws can resolve.
+   The draws of **all** rounds so far are pooled, each weighed against the mixture of all rounds'
+   proposals Σ_j (N_j / N) Q_j (the balance heuristic: every round's draw is a draw of that mixture),
+   so that a region found by one round is not forgotten by the next;
 2. fits a Student-t mixture to those tempered draws in an unbounded space
    (:class:`bilby_dingo.proposals.fitted.FittedDensity`);
 3. draws ``refine_draws`` **fresh** points from the defensive mixture Q_r = α q₀ + (1 − α) q_fit
@@ -18,7 +21,7 @@ rounds; the proposal of the most efficient round is then frozen. **The reported 
 fresh draws of that frozen proposal**: refinement draws are set-up, never reweighted under a density
 fitted to them (that would bias log Z). Their likelihood calls are counted and reported per round.
 
-State is written after every round (the fitted densities as plain arrays, the last round's draws as a
+State is written after every round (the fitted densities as plain arrays, each round's draws as a
 :class:`DrawStore` file, no pickle), and every round's randomness comes from (seed, round), so that a run
 resumed from the last completed round equals an uninterrupted one.
 """
@@ -33,27 +36,27 @@ import numpy as np
 
 from ..proposals.base import evaluates_density
 from ..proposals.fitted import FittedDensity
-from ..proposals.mixture import DefensiveMixtureProposal
+from ..proposals.mixture import BASE_LOG_PROB, DefensiveMixtureProposal
 from ..utils import atomic_path
 from .draws import CheckpointError, DrawStore
 from .driver import ImportanceSamplingRun
-from .statistics import summarize
+from .statistics import log_weights, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
 REFINEMENT_FORMAT_VERSION = 1
-TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep this effective fraction of the non-zero draws
+TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep an ESS of this fraction of a round's draws
 MIN_IMPROVEMENT = 1.1  # at β = 1, a round must raise the best efficiency by 10% for refinement to go on
 ENOUGH_EFFICIENCY = 0.5  # above this, a further round costs more draws than it can save
 
 
-def tempering_exponent(log_w, ess_fraction=TEMPERED_ESS_FRACTION):
-    """The largest β ∈ (0, 1] whose tempered weights w^β keep ESS ≥ ``ess_fraction`` × (non-zero draws)."""
+def tempering_exponent(log_w, target_ess):
+    """The largest β ∈ (0, 1] whose tempered weights w^β keep an effective sample size ≥ ``target_ess``."""
     log_w = np.asarray(log_w, dtype=float)
     log_w = log_w[np.isfinite(log_w)]
     if log_w.size == 0:
         raise ValueError("No non-zero weight to temper.")
-    target = ess_fraction * log_w.size
+    target = min(target_ess, log_w.size)
 
     def ess(beta):
         return summarize(beta * log_w).n_eff
@@ -139,41 +142,38 @@ class ProposalRefinement:
         self.seed = int(seed)
         self.round_zero_rng = round_zero_rng
         self.state_path = state_path
-        self.draws_path = None if state_path is None else self.draws_path_for(state_path)
         self.fingerprint = fingerprint
         self.current_run = None  # the ImportanceSamplingRun in progress (for interrupts)
 
     # --- the rounds --------------------------------------------------------------------------------
 
     def run(self, resume=True):
-        rounds, densities, store = self._load_state() if resume else ([], [], None)
+        rounds, densities, stores = self._load_state() if resume else ([], [], [])
         if not rounds:
-            store = self._round_zero()
-            rounds.append(self._record(0, None, store, 0, 0.0, 0.0))
-            self._save_state(rounds, densities, store)
+            stores.append(self._round_zero())
+            rounds.append(self._record(0, None, stores[0], 0, 0.0, 0.0))
+            self._save_state(rounds, densities, stores)
             logger.info(f"Refinement round 0 (base proposal): efficiency {100 * rounds[0].sample_efficiency:.3f}%")
-            if rounds[0].sample_efficiency >= self.settings.refine_target_efficiency or not self._can_refine():
-                return RefinementOutcome(self.base, store, rounds, 0)
-        elif len(rounds) == 1 and (rounds[0].sample_efficiency >= self.settings.refine_target_efficiency
-                                   or not self._can_refine()):
-            return RefinementOutcome(self.base, store, rounds, 0)
+        if len(rounds) == 1 and (rounds[0].sample_efficiency >= self.settings.refine_target_efficiency
+                                 or not self._can_refine()):
+            return RefinementOutcome(self.base, stores[0], rounds, 0)
         while not self._finished(rounds):
             number = len(rounds)
             start = time.perf_counter()
-            log_w = store.evaluated_log_weights()
-            beta = tempering_exponent(log_w)
+            theta, log_w = self.pooled_draws(stores, densities)
+            beta = tempering_exponent(log_w, TEMPERED_ESS_FRACTION * self.settings.refine_draws)
             usable = np.isfinite(log_w)
             tempered = np.exp(beta * (log_w[usable] - log_w[usable].max()))
-            density = FittedDensity.fit(self.priors, self.parameter_keys, store.theta[:store.num_evaluated][usable],
-                                        tempered, np.random.default_rng([self.seed, 31, number]),
+            density = FittedDensity.fit(self.priors, self.parameter_keys, theta[usable], tempered,
+                                        np.random.default_rng([self.seed, 31, number]),
                                         max_components=self.settings.refine_max_components)
             fit_time = time.perf_counter() - start
-            store = self._evaluate(self.mixture(density), self.settings.refine_draws,
-                                   np.random.default_rng([self.seed, 37, number]))
+            stores.append(self._evaluate(self.mixture(density), self.settings.refine_draws,
+                                         np.random.default_rng([self.seed, 37, number])))
             densities.append(density)
-            rounds.append(self._record(number, beta, store, density.mixture.num_components, fit_time,
+            rounds.append(self._record(number, beta, stores[-1], density.mixture.num_components, fit_time,
                                        time.perf_counter() - start))
-            self._save_state(rounds, densities, store)
+            self._save_state(rounds, densities, stores)
             record = rounds[-1]
             logger.info(f"Refinement round {number}: beta {beta:.3g}, {record.num_components}-component fit, "
                         f"efficiency {100 * record.sample_efficiency:.2f}%, n_eff {record.n_eff:.0f} of "
@@ -183,6 +183,35 @@ class ProposalRefinement:
         logger.info(f"Refinement: proposal of round {frozen} frozen (efficiency "
                     f"{100 * rounds[frozen].sample_efficiency:.2f}%); the result comes from its fresh draws")
         return RefinementOutcome(proposal, None, rounds, frozen)
+
+    def pooled_draws(self, stores, densities):
+        """Every round's evaluated draws θ (N, D) with log weights against Σ_j (N_j / N) Q_j (balance heuristic).
+
+        Q_0 = q₀; Q_j = α q₀ + (1 − α) q_fit,j ρ for j ≥ 1, with log q₀ at each draw as the draw recorded it.
+        """
+        alpha = self.settings.refine_alpha
+        theta = np.concatenate([store.theta[:store.num_evaluated] for store in stores])
+        samples = {key: theta[:, i] for i, key in enumerate(self.parameter_keys)}
+        log_base = np.concatenate([self._log_base(store) for store in stores])
+        log_auxiliary = np.concatenate([store.log_auxiliary[:store.num_evaluated] for store in stores])
+        counts = np.array([store.num_evaluated for store in stores], dtype=float)
+        log_shares = np.log(counts / counts.sum())
+        terms = [log_shares[0] + log_base]
+        with np.errstate(invalid="ignore"):
+            for share, density in zip(log_shares[1:], densities):
+                terms.append(share + np.logaddexp(np.log(alpha) + log_base,
+                                                  np.log1p(-alpha) + density.log_prob(samples) + log_auxiliary))
+        log_pooled = np.logaddexp.reduce(np.array(terms), axis=0)
+        log_likelihood = np.concatenate([store.log_likelihood[:store.num_evaluated] for store in stores])
+        log_prior = np.concatenate([store.log_prior[:store.num_evaluated] for store in stores])
+        return theta, log_weights(log_likelihood, log_prior + log_auxiliary, log_pooled)
+
+    @staticmethod
+    def _log_base(store):
+        """log q₀ at a round's draws: its log q for round 0, the recorded column for mixture rounds."""
+        if BASE_LOG_PROB in store.auxiliary_keys:
+            return store.auxiliary[:store.num_evaluated, store.auxiliary_keys.index(BASE_LOG_PROB)]
+        return store.log_proposal[:store.num_evaluated]
 
     def mixture(self, density):
         return DefensiveMixtureProposal(self.base, density, self.settings.refine_alpha)
@@ -233,17 +262,16 @@ class ProposalRefinement:
 
     # --- state file ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def draws_path_for(state_path):
-        """The file beside the state file that holds the last round's draws."""
-        return state_path[: -len(".npz")] + "_draws.npz" if state_path.endswith(".npz") else state_path + "_draws.npz"
+    def round_draws_path(self, number):
+        """The file beside the state file that holds round ``number``'s draws."""
+        return round_draws_path(self.state_path, number)
 
-    def _save_state(self, rounds, densities, store):
+    def _save_state(self, rounds, densities, stores):
         if self.state_path is None:
             return
         os.makedirs(os.path.dirname(self.state_path) or ".", exist_ok=True)
-        # The draws first: a state file always refers to draws already on disk.
-        store.save(self.draws_path)
+        # The draws first: a state file always refers to draws already on disk (earlier rounds' are there).
+        stores[-1].save(self.round_draws_path(len(stores) - 1))
         metadata = dict(format_version=REFINEMENT_FORMAT_VERSION, fingerprint=self.fingerprint, seed=self.seed,
                         keys=self.parameter_keys, rounds=[dataclasses.asdict(record) for record in rounds])
         arrays = {f"density{i}_{name}": value for i, density in enumerate(densities)
@@ -252,9 +280,9 @@ class ProposalRefinement:
             np.savez(temporary, metadata=np.array(json.dumps(metadata)), **arrays)
 
     def _load_state(self):
-        """(rounds, densities, last round's draws) from the state file, or empty when there is none."""
+        """(rounds, densities, every round's draws) from the state files, or empty when there are none."""
         if self.state_path is None or not os.path.exists(self.state_path):
-            return [], [], None
+            return [], [], []
         try:
             with np.load(self.state_path, allow_pickle=False) as data:
                 metadata = json.loads(str(data["metadata"]))
@@ -272,13 +300,32 @@ class ProposalRefinement:
             prefix = f"density{i}_"
             densities.append(FittedDensity.from_arrays(
                 metadata["keys"], {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}))
-        store = DrawStore.load(self.draws_path)
-        if store.num_draws != rounds[-1].num_draws:
-            raise CheckpointError(f"{self.draws_path} does not hold the draws of refinement round {len(rounds) - 1}. "
-                                  f"Delete {self.state_path} and {self.draws_path}, or pass resume=False.")
+        stores = []
+        for number, record in enumerate(rounds):
+            path = self.round_draws_path(number)
+            store = DrawStore.load(path)
+            if store.num_draws != record.num_draws or store.fingerprint != self.fingerprint:
+                raise CheckpointError(f"{path} does not hold the draws of refinement round {number}. Delete "
+                                      f"{self.state_path} and the files beside it, or pass resume=False.")
+            stores.append(store)
         logger.info(f"Resuming refinement after round {len(rounds) - 1} from {self.state_path}")
-        return rounds, densities, store
+        return rounds, densities, stores
 
+
+
+def round_draws_path(state_path, number):
+    stem = state_path[: -len(".npz")] if state_path.endswith(".npz") else state_path
+    return f"{stem}_round{number}.npz"
+
+
+def state_files(state_path):
+    """The refinement state file and every round-draws file beside it that exists."""
+    stem = state_path[: -len(".npz")] if state_path.endswith(".npz") else state_path
+    folder = os.path.dirname(state_path) or "."
+    name = os.path.basename(stem) + "_round"
+    rounds = [os.path.join(folder, entry) for entry in os.listdir(folder)
+              if entry.startswith(name) and entry.endswith(".npz")] if os.path.isdir(folder) else []
+    return ([state_path] if os.path.exists(state_path) else []) + sorted(rounds)
 
 
 def stored_seed(path):

@@ -21,6 +21,8 @@ import numpy as np
 
 from .base import Proposal, ProposalDraws, ProposalError, evaluates_density
 
+BASE_LOG_PROB = "log_base_proposal"  # the auxiliary column holding log q₀ at each draw
+
 
 class DefensiveMixtureProposal(Proposal):
     """Q = α q₀ + (1 − α) q_fit.
@@ -48,7 +50,9 @@ class DefensiveMixtureProposal(Proposal):
         self.density = density
         self.alpha = float(alpha)
         self.parameter_keys = list(base.parameter_keys)
-        self.auxiliary_keys = list(base.auxiliary_keys)
+        # log q₀ at every draw travels with it: the defensive bound can be checked from the result file,
+        # and refinement pools rounds with the exact density of every round's proposal.
+        self.auxiliary_keys = list(base.auxiliary_keys) + [BASE_LOG_PROB]
         self.setup_likelihood_evaluations = base.setup_likelihood_evaluations
 
     def describe(self):
@@ -70,6 +74,7 @@ class DefensiveMixtureProposal(Proposal):
         parts = []
         if num_base:
             base = self.base.sample(num_base, rng)
+            base.auxiliary[BASE_LOG_PROB] = base.log_prob
             base.log_prob = self._log_mixture(base.log_prob, self.density.log_prob(base.samples),
                                               base.log_auxiliary_target)
             parts.append(base)
@@ -77,6 +82,7 @@ class DefensiveMixtureProposal(Proposal):
             samples = self.density.sample(n - num_base, rng)
             auxiliary, log_auxiliary = self.base.sample_auxiliary(samples, rng)
             log_base = self.base.log_prob(samples, auxiliary)
+            auxiliary[BASE_LOG_PROB] = log_base
             parts.append(ProposalDraws(samples, self._log_mixture(log_base, self.density.log_prob(samples),
                                                                   log_auxiliary), auxiliary, log_auxiliary))
         drawn = ProposalDraws.concatenate(parts)

@@ -114,10 +114,16 @@ def test_extended_space_weights_are_exact_on_a_known_problem():
 def test_proxy_density_is_normalised():
     rng = np.random.default_rng(3)
     proxies = rng.uniform(-0.001, 0.001, (3000, 2)) + rng.normal(0, 0.0002, (3000, 2)) + [0.0, 0.005]
-    density = ProxyDensity(proxies, seed=1)
+    # The fitted core alone integrates to one over ±3 ms ...
+    core = ProxyDensity(proxies, seed=1, broad_weight=0.0)
     x, y = np.meshgrid(np.linspace(-0.003, 0.003, 301), np.linspace(0.002, 0.008, 301))
     grid = np.column_stack([x.ravel(), y.ravel()])
-    integral = np.exp(density.log_prob(grid)).sum() * (0.006 / 300) ** 2
+    integral = np.exp(core.log_prob(grid)).sum() * (0.006 / 300) ** 2
     assert integral == pytest.approx(1.0, abs=0.02)
+    # ... and the default density is 0.9 × core + 0.1 × a normalised Student-t, broader than the proxies.
+    density = ProxyDensity(proxies, seed=1)
+    broad = stats.multivariate_t(proxies.mean(axis=0), 16 * np.cov(proxies.T) + 0.002**2 * np.eye(2), df=3)
+    np.testing.assert_allclose(density.log_prob(grid), np.logaddexp(np.log(0.9) + core.log_prob(grid),
+                                                                     np.log(0.1) + broad.logpdf(grid)), rtol=1e-10)
     draws, log_q = density.sample_and_log_prob(500, np.random.default_rng(0))
     np.testing.assert_allclose(log_q, density.log_prob(draws))

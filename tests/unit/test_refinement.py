@@ -105,10 +105,10 @@ def test_fitted_density_finds_two_separated_modes():
 
 def test_tempering_exponent_keeps_the_requested_effective_fraction():
     log_w = np.random.default_rng(2).normal(0, 5, 10_000)
-    beta = tempering_exponent(log_w, 0.1)
+    beta = tempering_exponent(log_w, 1000)
     assert 0 < beta < 1
     assert summarize(beta * log_w).n_eff == pytest.approx(1000, rel=1e-3)
-    assert tempering_exponent(np.random.default_rng(2).normal(0, 0.1, 1000), 0.1) == 1.0
+    assert tempering_exponent(np.random.default_rng(2).normal(0, 0.1, 1000), 100) == 1.0
 
 
 @pytest.mark.parametrize("shape", [0.2, 0.5, 0.9])
