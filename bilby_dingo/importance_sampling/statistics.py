@@ -169,7 +169,7 @@ def _zhang_stephens_shape(x):
     theta = 1 / x[-1] + (1 - np.sqrt(m / (np.arange(1, m + 1) - 0.5))) / (3 * quartile)
     k = -np.mean(np.log1p(-theta[:, None] * x[None, :]), axis=1)
     profile = n * (np.log(theta / k) + k - 1)
-    posterior = 1 / np.sum(np.exp(profile[None, :] - profile[:, None]), axis=1)
+    posterior = np.exp(profile - logsumexp(profile))
     theta_hat = np.sum(theta * posterior)
     shape = float(np.mean(np.log1p(-theta_hat * x)))  # ξ = −k(θ̂)
     return (n * shape + 10 * 0.5) / (n + 10)

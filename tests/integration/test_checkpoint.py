@@ -10,7 +10,8 @@ from bilby_dingo.importance_sampling.driver import EVALUATION_CHUNK
 from tests.integration.test_sampler import COV, MEAN, run, student_t
 from tests.models import CountingLikelihood
 
-SETTINGS = dict(num_samples=3000, batch_size=1000, sampling_seed=5, soft_init=True)
+# Plain importance sampling (refinement has its own interrupt test in test_refinement.py).
+SETTINGS = dict(num_samples=3000, batch_size=1000, sampling_seed=5, soft_init=True, refine=False)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
