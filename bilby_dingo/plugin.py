@@ -6,7 +6,6 @@ and ``sampler = dingo`` in a bilby_pipe ini file select it.
 
 import dataclasses
 import inspect
-import json
 import logging
 import os
 
@@ -25,6 +24,7 @@ from .importance_sampling.diagnostics import (
 )
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
+from .importance_sampling.fingerprint import analysis_fingerprint, differing_components
 from .importance_sampling.likelihood import LikelihoodEvaluator
 from .importance_sampling.statistics import efficiency_warning_message, rejection_sample, summarize
 from .proposals import PriorProposal, Proposal, ProposalError
@@ -173,17 +173,30 @@ class Dingo(Sampler):
         return os.path.join(self.outdir, f"dingo_{self.label}", f"{self.label}_checkpoint.npz")
 
     def _fingerprint(self):
-        return json.dumps(dict(parameters=self.search_parameter_keys, proposal=self.proposal.describe()))
+        """Named hashes of everything that changes the answer (computed once, so checkpoint and result agree)."""
+        if getattr(self, "_analysis_fingerprint", None) is None:
+            self._analysis_fingerprint = analysis_fingerprint(
+                self.likelihood, self.priors, self.search_parameter_keys, self.proposal, self.settings)
+        return self._analysis_fingerprint
 
     def _load_or_create_store(self):
         path, fingerprint = self.checkpoint_path, self._fingerprint()
         if os.path.exists(path):
             if self.settings.resume:
                 store = DrawStore.load(path)
-                if store.fingerprint != fingerprint:
+                differing = differing_components(store.fingerprint, fingerprint)
+                if differing:
                     raise CheckpointError(
-                        f"The checkpoint {path} belongs to another analysis (different sampled "
-                        f"parameters or proposal). Use another outdir or label, delete it, or pass resume=False."
+                        f"The checkpoint {path} belongs to another analysis (differing: {', '.join(differing)}). "
+                        f"Resuming needs the same priors, likelihood data and settings, proposal and batch_size. "
+                        f"To start afresh, pass resume=False (the checkpoint is overwritten), "
+                        f"use another label or outdir, or delete {path}."
+                    )
+                if self.settings.target_n_eff is None and store.num_draws > self.settings.num_samples:
+                    raise CheckpointError(
+                        f"The checkpoint {path} holds {store.num_draws} draws, more than num_samples="
+                        f"{self.settings.num_samples}. Pass num_samples >= {store.num_draws} to resume it, or "
+                        f"resume=False to start afresh with {self.settings.num_samples} draws."
                     )
                 if self.settings.sampling_seed not in (None, store.seed):
                     logger.info(f"Resuming keeps the checkpoint's sampling_seed={store.seed}")
@@ -285,6 +298,7 @@ class Dingo(Sampler):
             npool=int(self.npool or 1),
             proposal_setup_likelihood_evaluations=setup_calls,
             efficiency_warning=warning,
+            analysis_fingerprint=self._fingerprint(),
         )
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "

@@ -8,7 +8,7 @@ import numpy as np
 from ..utils import atomic_path
 from .statistics import log_weights
 
-CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_FORMAT_VERSION = 3  # 3: the fingerprint is a dict of named component hashes
 ARRAYS = ("theta", "log_proposal", "log_prior", "log_likelihood", "log_auxiliary", "auxiliary")
 
 
@@ -33,8 +33,10 @@ class DrawStore:
         log κ(t̂ − t(θ)). −inf gives the draw zero weight without a likelihood call.
     auxiliary_keys: list of str; auxiliary: numpy.ndarray, shape (N, A)
         Auxiliary variables a proposal drew with θ (e.g. GNPE's time proxies), kept with the draws.
-    fingerprint: str
-        Identifies the analysis (parameters, proposal); a checkpoint is resumed only by its own.
+    fingerprint: dict[str, str]
+        Identifies the analysis (named hashes from
+        :func:`bilby_dingo.importance_sampling.fingerprint.analysis_fingerprint`); a checkpoint is resumed
+        only by its own.
     seed: int
         The run's sampling seed; a resumed run keeps it.
     rng_state: dict
@@ -42,7 +44,7 @@ class DrawStore:
     """
 
     parameter_keys: list
-    fingerprint: str
+    fingerprint: dict
     seed: int
     theta: np.ndarray = None
     log_proposal: np.ndarray = field(default_factory=lambda: np.empty(0))

@@ -41,6 +41,15 @@ class Proposal(abc.ABC):
     def describe(self):
         """A one-line human-readable description, stored in the result's meta data."""
 
+    def fingerprint(self) -> str:
+        """A string that changes whenever the distribution q(θ) or its draws for a given seed change.
+
+        A checkpoint is resumed only by a proposal with the same fingerprint. The default is
+        :meth:`describe`: override it when the description leaves out something that changes q
+        (numbers, a file's content).
+        """
+        return self.describe()
+
     def check_covers(self, search_parameter_keys):
         """Raise :class:`ProposalError` unless the proposal draws every sampled parameter."""
         missing = [key for key in search_parameter_keys if key not in self.parameter_keys]
