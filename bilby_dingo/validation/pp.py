@@ -8,8 +8,9 @@ as it finishes, so a stopped run resumes where it stopped.
 Parameters the model did not learn are fixed at their injected values, so the analysis samples
 exactly the learned parameters — or, with ``marginalise``, left to bilby's distance and/or phase
 marginalisation over their training prior (how a model that does not learn them is used). The
-training prior is rebuilt from the model's prior strings by bilby's prior parser (as bilby reads a
-prior file): use ``prior_file`` for models from elsewhere.
+training prior is rebuilt from the model's prior strings by ``bilby_dingo.prior_strings`` (bilby prior
+classes with literal arguments only: no code from the file runs); use ``prior_file`` for a model whose
+stored prior uses other classes.
 """
 
 import argparse
@@ -23,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..models import default_distance_lookup_table, training_priors
-from ..network.model_file import load_model
+from ..network.model_file import ModelFileError, load_model
+from ..prior_strings import PriorStringError
 from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
 from ..simulation.detector import ra_at_event_time
@@ -271,12 +273,17 @@ def main(argv=None):
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
     if args.target_n_eff is not None and args.target_n_eff < 1:
         parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
+    if args.prior_file is not None and not os.path.isfile(args.prior_file):
+        parser.exit(2, f"bilby_dingo_pp: error: --prior-file {args.prior_file} does not exist.\n")
     bilby.core.utils.setup_logger(log_level="INFO")
-    summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
-                     args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
-                     max_samples=args.max_samples,
-                     proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
-                                          gnpe_guide_draws=args.gnpe_guide_draws),
-                     resume=not args.no_resume)
+    try:
+        summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
+                         args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
+                         max_samples=args.max_samples,
+                         proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
+                                              gnpe_guide_draws=args.gnpe_guide_draws),
+                         resume=not args.no_resume)
+    except (ModelFileError, PriorStringError) as error:
+        parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
     print(json.dumps(summary, indent=2))
     return 0
