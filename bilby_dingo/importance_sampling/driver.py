@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from ..proposals.base import ProposalError, as_float_array
+from ..proposals.base import ProposalError, as_float_array, check_draws
 from .statistics import split_n_eff, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
@@ -113,6 +113,7 @@ class ImportanceSamplingRun:
     def _draw_batch(self, size):
         start = time.perf_counter()
         drawn = self.proposal.sample_and_log_prob(size, self.rng)
+        check_draws(self.proposal, drawn)
         samples, log_proposal = drawn[:2]
         # Extended-space proposals (GNPE) also return auxiliary draws and their target term.
         extras = drawn[2] if len(drawn) > 2 else {}

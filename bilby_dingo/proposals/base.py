@@ -61,6 +61,19 @@ class Proposal(abc.ABC):
             )
 
 
+def check_draws(proposal, drawn):
+    """Raise :class:`ProposalError` unless ``drawn`` is what ``sample_and_log_prob`` must return:
+    (samples dict, log_prob), or, for extended-space proposals, (samples, log_prob, extras dict)."""
+    if not isinstance(drawn, (tuple, list)) or len(drawn) not in (2, 3) or not isinstance(drawn[0], dict) or \
+            (len(drawn) == 3 and not isinstance(drawn[2], dict)):
+        got = type(drawn).__name__ if not isinstance(drawn, (tuple, list)) else \
+            f"a {type(drawn).__name__} of {len(drawn)} ({', '.join(type(item).__name__ for item in drawn)})"
+        raise ProposalError(
+            f"The proposal ({proposal.describe()}).sample_and_log_prob returned {got}; it must return "
+            f"(samples, log_prob): a dict of arrays keyed by parameter name and an array of log q (see "
+            f"bilby_dingo.proposals.Proposal).")
+
+
 def as_float_array(values, n, key):
     """Return ``values`` as a float array of shape (n,), with a clear error otherwise."""
     array = np.asarray(values, dtype=float).reshape(-1)
