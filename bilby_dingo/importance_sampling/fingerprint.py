@@ -28,6 +28,9 @@ import numpy as np
 # Sampler keywords that change the draws of a given seed.
 DRAW_SETTINGS = ("batch_size",)
 
+# Attributes bilby sets on a likelihood that do not change its value.
+BOOKKEEPING = ("label", "outdir")
+
 # Data attributes of bilby's analytical likelihoods (GaussianLikelihood, StudentTLikelihood, ...).
 ANALYTICAL_DATA = ("x", "y", "sigma", "nu")
 
@@ -89,9 +92,11 @@ def likelihood_fingerprint(likelihood) -> dict:
 
 def _gw_settings_text(likelihood):
     # Public scalar attributes hold the settings of bilby's GW likelihoods and their subclasses
-    # (marginalisation flags, jitter_time, time_reference, relative binning's epsilon, ...).
+    # (marginalisation flags, jitter_time, time_reference, relative binning's epsilon, ...); bilby's
+    # run_sampler sets label and outdir on the likelihood (bilby_pipe's parallel runs differ in them).
     scalars = {key: value for key, value in sorted(getattr(likelihood, "__dict__", {}).items())
-               if not key.startswith("_") and isinstance(value, (bool, int, float, str, np.number))}
+               if not key.startswith("_") and key not in BOOKKEEPING
+               and isinstance(value, (bool, int, float, str, np.number))}
     marginalisation_priors = getattr(likelihood, "priors", None)
     return "\n".join([
         _qualified_name(type(likelihood)),

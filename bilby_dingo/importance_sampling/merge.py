@@ -81,8 +81,9 @@ def _check_distinct_runs(results):
     for i, first in enumerate(results):
         for second in results[i + 1:]:
             seeds = [(result.meta_data or {}).get("dingo", {}).get("sampling_seed") for result in (first, second)]
-            same_draws = first.nested_samples[first.search_parameter_keys].equals(
-                second.nested_samples[second.search_parameter_keys])
+            columns = list(first.search_parameter_keys) + ["log_weights"]
+            same_draws = set(columns) <= set(second.nested_samples) and first.nested_samples[columns].equals(
+                second.nested_samples[columns])
             if (seeds[0] is not None and seeds[0] == seeds[1]) or same_draws:
                 raise MergeError(
                     f"{first.label} and {second.label} are the same run (sampling_seed {seeds[0]} and {seeds[1]}"

@@ -29,6 +29,14 @@ def test_same_analysis_same_fingerprint(gw_event):
     assert differing_components(fingerprint(likelihood, priors), fingerprint(again, priors_again)) == []
 
 
+def test_label_and_outdir_that_bilby_sets_on_the_likelihood_do_not_count(gw_event):
+    # bilby.run_sampler sets them; bilby_pipe's parallel runs of one analysis differ in them.
+    likelihood, priors, _ = gw_event
+    before = fingerprint(likelihood, priors)
+    likelihood.label, likelihood.outdir = "run_par1", "elsewhere"
+    assert differing_components(before, fingerprint(likelihood, priors)) == []
+
+
 def test_psd_change_is_named(gw_event):
     likelihood, priors, _ = gw_event
     before = fingerprint(likelihood, priors)
