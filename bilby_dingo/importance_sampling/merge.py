@@ -66,9 +66,9 @@ def _check_same_analysis(results):
     fingerprints = [(result.meta_data or {}).get("dingo", {}).get("analysis_fingerprint") for result in results]
     missing = [result.label for result, fingerprint in zip(results, fingerprints) if not fingerprint]
     if missing:
-        raise MergeError(f"{missing} carry no analysis fingerprint (meta_data['dingo']['analysis_fingerprint'], written "
-                         f"since bilby_dingo 0.1.0): whether they analysed the same data and priors cannot be checked. "
-                         f"Rerun them with this bilby_dingo, or combine their evidences with bilby_result --merge.")
+        raise MergeError(f"{missing} carry no analysis fingerprint (meta_data['dingo']['analysis_fingerprint']): "
+                         f"whether they analysed the same data and priors cannot be checked. Rerun them with this "
+                         f"bilby_dingo, or combine their evidences with bilby_result --merge.")
     for result, fingerprint in zip(results[1:], fingerprints[1:]):
         differing = differing_components(fingerprints[0], fingerprint)
         if differing:
@@ -87,8 +87,8 @@ def _check_distinct_runs(results):
             if (seeds[0] is not None and seeds[0] == seeds[1]) or same_draws:
                 raise MergeError(
                     f"{first.label} and {second.label} are the same run (sampling_seed {seeds[0]} and {seeds[1]}"
-                    f"{', identical draws' if same_draws else ''}): the same seed draws the same proposals, and pooling "
-                    f"them would count those draws twice. Merge runs made with different sampling seeds.")
+                    f"{', identical draws' if same_draws else ''}): the same seed draws the same proposals, and "
+                    f"pooling them would count those draws twice. Merge runs made with different sampling seeds.")
 
 
 def _evidence_offset(result):

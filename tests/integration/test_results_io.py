@@ -208,3 +208,12 @@ def test_merge_refuses_runs_of_different_priors(tmp_path):
 
 def test_merge_reports_a_missing_file_in_one_line(tmp_path, capsys):
     assert "does not exist" in merge_cli(capsys, tmp_path / "missing_result.hdf5", tmp_path / "also_missing.hdf5")
+
+
+def test_merge_refuses_results_without_a_fingerprint(tmp_path):
+    from bilby_dingo.importance_sampling.merge import MergeError, merge_results
+
+    runs = [run_and_save(tmp_path, label, "hdf5", seed=seed, num_samples=300) for label, seed in (("a", 1), ("b", 2))]
+    del runs[1].meta_data["dingo"]["analysis_fingerprint"]
+    with pytest.raises(MergeError, match=r"\['b'\] carry no analysis fingerprint"):
+        merge_results(runs)
