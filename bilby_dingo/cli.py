@@ -1,4 +1,5 @@
-"""Command-line tools: ``bilby_dingo_train`` and ``bilby_dingo_info``."""
+"""Command-line tools: ``bilby_dingo_train`` and ``bilby_dingo_info`` (``bilby_dingo_pp`` and
+``bilby_dingo_merge`` live with their steps: validation/pp.py, importance_sampling/merge.py)."""
 
 import argparse
 import json
@@ -6,6 +7,12 @@ import logging
 import sys
 
 import numpy as np
+
+
+def _add_version(parser):
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
 def _setup_logging():
@@ -25,6 +32,7 @@ def train_main(argv=None):
     parser.add_argument("config", help="the config file (key = value lines)")
     parser.add_argument("--outdir", default=None, help="output directory (overrides the config's outdir)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output directory")
+    _add_version(parser)
     args = parser.parse_args(argv)
     _setup_logging()
     try:
@@ -65,6 +73,7 @@ def info_main(argv=None):
     parser = argparse.ArgumentParser(prog="bilby_dingo_info", description="Describe a bilby_dingo model file.")
     parser.add_argument("model", help="the model file")
     parser.add_argument("--json", action="store_true", help="print the model's metadata as JSON")
+    _add_version(parser)
     args = parser.parse_args(argv)
     try:
         metadata = read_model_file(args.model)["metadata"]

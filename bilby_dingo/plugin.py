@@ -6,7 +6,6 @@ and ``sampler = dingo`` in a bilby_pipe ini file select it.
 
 import dataclasses
 import inspect
-import json
 import logging
 import os
 
@@ -26,6 +25,7 @@ from .importance_sampling.diagnostics import (
 )
 from .importance_sampling.draws import CheckpointError, DrawStore
 from .importance_sampling.driver import ImportanceSamplingRun
+from .importance_sampling.fingerprint import analysis_fingerprint, differing_components
 from .importance_sampling.likelihood import LikelihoodEvaluator
 from .importance_sampling.refinement import ProposalRefinement, state_files, stored_seed
 from .importance_sampling.statistics import (
@@ -185,7 +185,8 @@ class Dingo(Sampler):
         return os.path.join(self.outdir, f"dingo_{self.label}", f"{self.label}_refinement.npz")
 
     def _fingerprint(self, proposal):
-        return json.dumps(dict(parameters=self.search_parameter_keys, proposal=proposal.fingerprint()))
+        """Named hashes of everything that changes the answer, with ``proposal`` as the proposal."""
+        return analysis_fingerprint(self.likelihood, self.priors, self.search_parameter_keys, proposal, self.settings)
 
     def _sampling_seed(self):
         """A resumed run keeps the seed of its files; a new one takes sampling_seed, or draws one."""
@@ -222,10 +223,19 @@ class Dingo(Sampler):
         path, fingerprint = self.checkpoint_path, self._fingerprint(proposal)
         if self.settings.resume and os.path.exists(path):
             store = DrawStore.load(path)
-            if store.fingerprint != fingerprint:
+            differing = differing_components(store.fingerprint, fingerprint)
+            if differing:
                 raise CheckpointError(
-                    f"The checkpoint {path} belongs to another analysis (different sampled "
-                    f"parameters or proposal). Use another outdir or label, delete it, or pass resume=False."
+                    f"The checkpoint {path} belongs to another analysis (differing: {', '.join(differing)}). "
+                    f"Resuming needs the same priors, likelihood data and settings, proposal and batch_size. "
+                    f"To start afresh, pass resume=False (the checkpoint is overwritten), "
+                    f"use another label or outdir, or delete {path}."
+                )
+            if self.settings.target_n_eff is None and store.num_draws > self.settings.num_samples:
+                raise CheckpointError(
+                    f"The checkpoint {path} holds {store.num_draws} draws, more than num_samples="
+                    f"{self.settings.num_samples}. Pass num_samples >= {store.num_draws} to resume it, or "
+                    f"resume=False to start afresh with {self.settings.num_samples} draws."
                 )
             logger.info(f"Resuming from {path}: {store.num_draws} draws, {store.num_evaluated} evaluated")
             return store
@@ -349,6 +359,7 @@ class Dingo(Sampler):
             refinement_likelihood_evaluations=refinement_calls,
             refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
             efficiency_warning=warning,
+            analysis_fingerprint=self._fingerprint(self.proposal),
         )
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "

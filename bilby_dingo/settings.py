@@ -152,6 +152,9 @@ class DingoSettings:
             values["posterior_size"] = _positive_int("posterior_size", values["posterior_size"])
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
+            if values["sampling_seed"] < 0:
+                raise ValueError(f"sampling_seed must be a non-negative integer (numpy's seeds are), got "
+                                 f"{values['sampling_seed']}.")
         if "resume" in values:
             values["resume"] = _bool("resume", values["resume"])
         if "check_point_delta_t" in values:
@@ -202,6 +205,9 @@ def _none_if_null(value):
 
 
 def _int(key, value):
+    if isinstance(value, (bool, np.bool_)):
+        # bool is an int in Python: num_samples=True would silently mean 1.
+        raise ValueError(f"{key} must be an integer, got {value!r} (a bool).")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -221,6 +227,8 @@ def _positive_int(key, value):
 
 
 def _positive_float(key, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{key} must be a number, got {value!r} (a bool).")
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -9,7 +9,9 @@ import tempfile
 def atomic_path(path, suffix=""):
     """A temporary file path next to ``path``; renamed over ``path`` when the block succeeds.
 
-    Readers never see a half-written file, and an interrupted write leaves the old file intact.
+    Readers never see a half-written file, and an interrupted write leaves the old file intact. The
+    file gets the permissions ``open()`` would give it (0666 less the umask): mkstemp's private 0600
+    would hide models and checkpoints from collaborators on a shared cluster.
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -17,7 +19,22 @@ def atomic_path(path, suffix=""):
     os.close(handle)
     try:
         yield temporary
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def current_umask():
+    """The process's umask, read without changing it where the system allows (Linux: /proc)."""
+    try:
+        with open("/proc/self/status") as stream:
+            for line in stream:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # elsewhere the only way to read it is to set it, and set it back
+    os.umask(umask)
+    return umask

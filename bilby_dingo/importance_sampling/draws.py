@@ -8,7 +8,7 @@ import numpy as np
 from ..utils import atomic_path
 from .statistics import log_weights
 
-CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_FORMAT_VERSION = 3  # 3: the fingerprint is a dict of named component hashes
 ARRAYS = ("theta", "log_proposal", "log_prior", "log_likelihood", "log_auxiliary", "auxiliary")
 
 
@@ -33,8 +33,10 @@ class DrawStore:
         log κ(t̂ − t(θ)). −inf gives the draw zero weight without a likelihood call.
     auxiliary_keys: list of str; auxiliary: numpy.ndarray, shape (N, A)
         Auxiliary variables a proposal drew with θ (e.g. GNPE's time proxies), kept with the draws.
-    fingerprint: str
-        Identifies the analysis (parameters, proposal); a checkpoint is resumed only by its own.
+    fingerprint: dict[str, str]
+        Identifies the analysis (named hashes from
+        :func:`bilby_dingo.importance_sampling.fingerprint.analysis_fingerprint`); a checkpoint is resumed
+        only by its own.
     seed: int
         The run's sampling seed; a resumed run keeps it.
     rng_state: dict
@@ -42,7 +44,7 @@ class DrawStore:
     """
 
     parameter_keys: list
-    fingerprint: str
+    fingerprint: dict
     seed: int
     theta: np.ndarray = None
     log_proposal: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -154,10 +156,19 @@ class DrawStore:
             raise CheckpointError(
                 f"Cannot read the checkpoint {path} ({error}). Delete it, or pass resume=False, to start afresh."
             ) from error
+        if not isinstance(metadata, dict):
+            raise CheckpointError(f"The checkpoint {path} has no metadata record: it was damaged or edited. Delete it, "
+                                  f"or pass resume=False, to start afresh.")
         if metadata.get("format_version") != CHECKPOINT_FORMAT_VERSION:
             raise CheckpointError(
                 f"The checkpoint {path} has format version {metadata.get('format_version')}, this "
                 f"bilby_dingo writes {CHECKPOINT_FORMAT_VERSION}. Delete it, or pass resume=False."
+            )
+        problem = _inconsistency(metadata, arrays)
+        if problem:
+            raise CheckpointError(
+                f"The checkpoint {path} is inconsistent ({problem}): it was damaged or edited. Delete it, or pass "
+                f"resume=False, to start afresh."
             )
         return cls(
             parameter_keys=metadata["parameter_keys"],
@@ -171,3 +182,30 @@ class DrawStore:
             likelihood_time=metadata["likelihood_time"],
             **arrays,
         )
+
+
+METADATA = ("parameter_keys", "auxiliary_keys", "fingerprint", "seed", "num_evaluated", "num_batches", "rng_state",
+            "proposal_time", "likelihood_time")
+
+
+def _inconsistency(metadata, arrays):
+    """What is wrong with a loaded checkpoint's contents, or None: checked here, so that a damaged file
+    gives a CheckpointError rather than a broadcasting error deep in a resumed run."""
+    missing = [key for key in METADATA if key not in metadata]
+    if missing:
+        return f"no {missing} in its metadata"
+    theta, keys, auxiliary_keys = arrays["theta"], metadata["parameter_keys"], metadata["auxiliary_keys"]
+    if theta.ndim != 2 or theta.shape[1] != len(keys):
+        return f"theta has shape {theta.shape}, expected (N, {len(keys)}) for the parameters {keys}"
+    n = theta.shape[0]
+    for key in ("log_proposal", "log_prior", "log_likelihood", "log_auxiliary"):
+        if arrays[key].shape != (n,):
+            return f"{key} has shape {arrays[key].shape}, expected ({n},) for {n} draws"
+    if arrays["auxiliary"].shape != (n, len(auxiliary_keys)):
+        return f"auxiliary has shape {arrays['auxiliary'].shape}, expected ({n}, {len(auxiliary_keys)})"
+    evaluated, batches = metadata["num_evaluated"], metadata["num_batches"]
+    if not isinstance(evaluated, int) or not 0 <= evaluated <= n:
+        return f"num_evaluated={evaluated!r} for {n} draws"
+    if not isinstance(batches, int) or batches < 0 or (n > 0 and batches == 0):
+        return f"num_batches={batches!r} for {n} draws"
+    return None

@@ -26,7 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from .. import __version__
 from ..utils import atomic_path
+from .fingerprint import differing_components
+from .result_files import ResultFileError, check_result_path, read_result
 from .statistics import efficiency_warning_message, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")
@@ -54,6 +57,38 @@ def _check_mergeable(results):
         if not np.isclose(result.log_noise_evidence, results[0].log_noise_evidence, rtol=0, atol=1e-6, equal_nan=True):
             raise MergeError(f"{result.label} and {results[0].label} have different noise evidences: they analysed "
                              f"different data.")
+    _check_same_analysis(results)
+    _check_distinct_runs(results)
+
+
+def _check_same_analysis(results):
+    """Every run must carry the same analysis fingerprint (priors, data, likelihood, proposal; see fingerprint.py)."""
+    fingerprints = [(result.meta_data or {}).get("dingo", {}).get("analysis_fingerprint") for result in results]
+    missing = [result.label for result, fingerprint in zip(results, fingerprints) if not fingerprint]
+    if missing:
+        raise MergeError(f"{missing} carry no analysis fingerprint (meta_data['dingo']['analysis_fingerprint']): "
+                         f"whether they analysed the same data and priors cannot be checked. Rerun them with this "
+                         f"bilby_dingo, or combine their evidences with bilby_result --merge.")
+    for result, fingerprint in zip(results[1:], fingerprints[1:]):
+        differing = differing_components(fingerprints[0], fingerprint)
+        if differing:
+            raise MergeError(f"{result.label} and {results[0].label} are runs of different analyses (differing: "
+                             f"{', '.join(differing)}); only runs of one analysis, with other seeds, can be pooled.")
+
+
+def _check_distinct_runs(results):
+    """Pooling a run with itself (or with a run of the same seed, whose draws repeat) would count its draws twice."""
+    for i, first in enumerate(results):
+        for second in results[i + 1:]:
+            seeds = [(result.meta_data or {}).get("dingo", {}).get("sampling_seed") for result in (first, second)]
+            columns = list(first.search_parameter_keys) + ["log_weights"]
+            same_draws = set(columns) <= set(second.nested_samples) and first.nested_samples[columns].equals(
+                second.nested_samples[columns])
+            if (seeds[0] is not None and seeds[0] == seeds[1]) or same_draws:
+                raise MergeError(
+                    f"{first.label} and {second.label} are the same run (sampling_seed {seeds[0]} and {seeds[1]}"
+                    f"{', identical draws' if same_draws else ''}): the same seed draws the same proposals, and "
+                    f"pooling them would count those draws twice. Merge runs made with different sampling seeds.")
 
 
 def _evidence_offset(result):
@@ -131,21 +166,37 @@ def merge_results(results, seed=None):
     return merged
 
 
+def read_results(paths):
+    """The results at ``paths``, each read once through :func:`result_files.read_result` (no code runs).
+
+    Every path is checked (extension, existence, no file given twice) before any file is read.
+    """
+    for path in paths:
+        check_result_path(path)
+    real = [os.path.realpath(path) for path in paths]
+    for i, path in enumerate(real):
+        if path in real[:i]:
+            raise MergeError(f"{paths[i]} is given twice (as {paths[real.index(path)]} too): each run's draws can "
+                             f"be pooled only once.")
+    return [read_result(path) for path in paths]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="bilby_dingo_merge",
         description="Pool the weighted draws of several dingo runs of one analysis (e.g. bilby_pipe's n-parallel "
                     "par0, par1, ... results) into one exact result.")
-    parser.add_argument("results", nargs="+", help="unmerged dingo result files")
+    parser.add_argument("results", nargs="+", help="unmerged dingo result files (.hdf5, .h5 or .json)")
     parser.add_argument("--outdir", default=None, help="output directory (default: the first result's)")
     parser.add_argument("--label", default=None, help="output label (default: the first result's label without _parN, + _merged)")
-    parser.add_argument("--extension", default="hdf5", choices=["hdf5", "json", "pkl"])
+    parser.add_argument("--extension", default="hdf5", choices=["hdf5", "json"], help="format of the merged result")
     parser.add_argument("--seed", type=int, default=None, help="seed of the posterior thinning")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="INFO")
     try:
-        merged = merge_results([bilby.read_in_result(path) for path in args.results], seed=args.seed)
-    except MergeError as error:
+        merged = merge_results(read_results(args.results), seed=args.seed)
+    except (MergeError, ResultFileError) as error:
         parser.exit(2, f"bilby_dingo_merge: error: {error}\n")
     merged.outdir = args.outdir or merged.outdir
     merged.label = args.label or merged.label

@@ -39,6 +39,7 @@ from ..proposals.fitted import FittedDensity
 from ..proposals.mixture import BASE_LOG_PROB, DefensiveMixtureProposal
 from ..utils import atomic_path
 from .draws import CheckpointError, DrawStore
+from .fingerprint import differing_components
 from .driver import ImportanceSamplingRun
 from .statistics import log_weights, summarize
 
@@ -290,10 +291,16 @@ class ProposalRefinement:
         except Exception as error:
             raise CheckpointError(f"Cannot read the refinement state {self.state_path} ({error}). Delete it, or "
                                   f"pass resume=False, to start afresh.") from error
-        if metadata.get("format_version") != REFINEMENT_FORMAT_VERSION or metadata.get("fingerprint") != self.fingerprint:
+        if metadata.get("format_version") != REFINEMENT_FORMAT_VERSION:
             raise CheckpointError(
-                f"The refinement state {self.state_path} belongs to another analysis or bilby_dingo version. "
-                f"Use another outdir or label, delete it, or pass resume=False.")
+                f"The refinement state {self.state_path} was written by another bilby_dingo version. Delete it, or "
+                f"pass resume=False, to start afresh.")
+        differing = differing_components(metadata.get("fingerprint"), self.fingerprint) \
+            if isinstance(self.fingerprint, dict) else (["all"] if metadata.get("fingerprint") != self.fingerprint else [])
+        if differing:
+            raise CheckpointError(
+                f"The refinement state {self.state_path} belongs to another analysis (differing: "
+                f"{', '.join(differing)}). Use another outdir or label, delete it, or pass resume=False.")
         rounds = [RefinementRound(**record) for record in metadata["rounds"]]
         densities = []
         for i in range(len(rounds) - 1):

@@ -10,6 +10,8 @@ import shutil
 
 import bilby
 
+from ..prior_strings import PriorStringError, parse_prior_strings
+
 MODELS_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL_CONFIG = os.path.join(MODELS_DIRECTORY, "default_bbh.ini")
 DEFAULT_MODEL_FILE = os.path.join(MODELS_DIRECTORY, "default_bbh_model.pt")
@@ -35,15 +37,21 @@ def default_model():
 
 
 def training_priors(metadata, prior_file=None):
-    """The training prior of a model (from its metadata, or ``prior_file``) as a bilby BBHPriorDict."""
+    """The training prior of a model (from its metadata, or ``prior_file``) as a bilby BBHPriorDict.
+
+    The model's stored prior strings are parsed by :func:`bilby_dingo.prior_strings.parse_prior_string`,
+    which never evaluates code: a model file is data. ``prior_file`` is read by bilby, as any prior file.
+    """
     if prior_file:
         return bilby.gw.prior.BBHPriorDict(filename=prior_file)
-    priors = bilby.gw.prior.BBHPriorDict(dictionary=dict(metadata["priors"]))
-    for prior in priors.values():
-        # str(prior) escapes backslashes, and the parser keeps them: undo it for plot labels
-        if isinstance(getattr(prior, "latex_label", None), str):
-            prior.latex_label = prior.latex_label.replace("\\\\", "\\")
-    return priors
+    try:
+        priors = parse_prior_strings(metadata["priors"])
+    except PriorStringError as error:
+        raise PriorStringError(
+            f"The model's stored training prior cannot be read safely. {error} bilby_dingo_train stores only such "
+            f"priors, so this model file was altered or made elsewhere: do not use it, or give its prior as a "
+            f"bilby prior file you trust (bilby_dingo_pp --prior-file).") from None
+    return bilby.gw.prior.BBHPriorDict(dictionary=priors)
 
 
 def analysis_priors(trigger_time, model=None):

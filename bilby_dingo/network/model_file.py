@@ -14,10 +14,11 @@ from .posterior_model import PosteriorModel
 MODEL_FORMAT = "bilby_dingo-model"
 MODEL_FORMAT_VERSION = 1
 
-# Metadata every model file carries (bilby_dingo_info --json prints them).
+# Metadata every model file carries (bilby_dingo_info --json prints them); reading checks them all.
 REQUIRED_METADATA = [
     "detectors", "duration", "sampling_frequency", "minimum_frequency", "maximum_frequency", "waveform_approximant",
-    "reference_frequency", "inference_parameters", "priors", "gnpe",
+    "reference_frequency", "inference_parameters", "priors", "gnpe", "reference_time", "post_trigger_duration",
+    "deltaT", "psd_family", "network", "num_bins",
 ]
 
 
@@ -57,6 +58,14 @@ def read_model_file(path):
         raise ModelFileError(
             f"{path} has model format version {payload.get('format_version')}; this bilby_dingo reads "
             f"version {MODEL_FORMAT_VERSION}. Retrain the model or install the matching bilby_dingo.")
+    metadata = payload.get("metadata")
+    missing = [key for key in REQUIRED_METADATA if key not in metadata] if isinstance(metadata, dict) else ["metadata"]
+    if "state_dict" not in payload:
+        missing.append("state_dict")
+    if missing:
+        raise ModelFileError(
+            f"{path} lacks {missing}, which every bilby_dingo model file carries: it was damaged, edited or written "
+            f"by other software. Retrain it with bilby_dingo_train.")
     return payload
 
 

@@ -104,17 +104,25 @@ class Proposal(abc.ABC):
     def describe(self):
         """A one-line human-readable description, stored in the result's meta data."""
 
-    def fingerprint(self):
-        """A string that changes whenever the proposal's draws or density would (checkpoint identity)."""
+    def fingerprint(self) -> str:
+        """A string that changes whenever the distribution q(θ) or its draws for a given seed change.
+
+        A checkpoint is resumed only by a proposal with the same fingerprint. The default is
+        :meth:`describe`: override it when the description leaves out something that changes q
+        (numbers, a file's content).
+        """
         return self.describe()
 
     def sample(self, n, rng):
         """Draw ``n`` points with everything importance sampling needs: a :class:`ProposalDraws`."""
         drawn = self.sample_and_log_prob(n, rng)
-        if not isinstance(drawn, tuple) or len(drawn) != 2:
+        if not isinstance(drawn, (tuple, list)) or len(drawn) != 2 or not isinstance(drawn[0], dict):
+            got = type(drawn).__name__ if not isinstance(drawn, (tuple, list)) else \
+                f"a {type(drawn).__name__} of {len(drawn)} ({', '.join(type(item).__name__ for item in drawn)})"
             raise ProposalError(
-                f"The proposal ({self.describe()}) returned {type(drawn).__name__} from sample_and_log_prob; it must "
-                f"return (samples, log_prob): a dict of arrays keyed by parameter name and an array of log q.")
+                f"The proposal ({self.describe()}).sample_and_log_prob returned {got}; it must return "
+                f"(samples, log_prob): a dict of arrays keyed by parameter name and an array of log q (see "
+                f"bilby_dingo.proposals.Proposal).")
         samples, log_prob = drawn
         return ProposalDraws(dict(samples), log_prob)
 

@@ -62,6 +62,7 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
             raise ProposalError(f"{ifo.name}: the PSD is not finite and positive over the model's band "
                                 f"{metadata['minimum_frequency']:g}-{metadata['maximum_frequency']:g} Hz. Check the PSD "
                                 f"file or its estimate (it must cover the whole band, with no zeros or NaNs).")
+        _check_strain_is_finite(ifo, _model_mask(metadata, ifo.frequency_array))
 
     generator = getattr(likelihood, "waveform_generator", None)
     arguments = getattr(generator, "waveform_arguments", {}) or {}
@@ -95,6 +96,19 @@ def check_event_against_model(metadata, likelihood, priors, allow_waveform_misma
                 f"(bilby_pipe's post-trigger-duration) and keep the time prior inside the trained range.")
     _warn_about_prior_mass_outside(metadata, priors)
     return EventTiming(trigger_time=float(trigger_time), time_range=time_range)
+
+
+def _check_strain_is_finite(ifo, mask):
+    """NaN or inf in the data would reach the network as NaN (glasflow then fails with a bare assert)."""
+    bad = mask & ~np.isfinite(ifo.frequency_domain_strain)
+    if np.any(bad):
+        frequencies = ifo.frequency_array[bad]
+        shown = ", ".join(f"{frequency:g}" for frequency in frequencies[:5]) + (", ..." if len(frequencies) > 5 else "")
+        raise ProposalError(
+            f"{ifo.name}: the strain is not finite (NaN or inf) in {len(frequencies)} of {np.count_nonzero(mask)} "
+            f"frequency bins of the model's band, at {shown} Hz. The data segment has gaps or corrupt samples: check "
+            f"the frame file and channel, or analyse a segment without them (NaN anywhere in the time series makes "
+            f"every bin NaN).")
 
 
 def _support(prior):

@@ -153,7 +153,8 @@ class GNPEProposal(NetworkProposal):
     def describe(self):
         guide = (f"likelihood-guided start from {self.gnpe_guide_draws} candidates" if self.gnpe_guide_draws
                  else "start from q_init")
-        return (super().describe() + f"; GNPE: {self.gnpe_iterations} Gibbs iterations × {self.gnpe_chains} chains, "
+        # ASCII only: the description is stored in result files, which pesummary writes out as ASCII.
+        return (super().describe() + f"; GNPE: {self.gnpe_iterations} Gibbs iterations x {self.gnpe_chains} chains, "
                 f"{guide}, kernel {self.kernel.describe()}")
 
     # --- set-up ----------------------------------------------------------------------------------

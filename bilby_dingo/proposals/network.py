@@ -13,6 +13,7 @@ Parameters are matched to bilby's search parameters in three groups:
   L π(θ) r(θ_aux) / q(θ, θ_aux) stay exact; the efficiency drops where θ_aux correlates with θ.
 """
 
+import hashlib
 import logging
 
 import numpy as np
@@ -84,6 +85,11 @@ class NetworkProposal(Proposal):
     def describe(self):
         return (f"bilby_dingo network {self.model_path} (learned: {self.learned_and_sampled}; from the prior: "
                 f"{self.from_prior}; integrated out: {self.auxiliary})")
+
+    def fingerprint(self):
+        # Two model files may share a path (a retrained model written over the old one): hash the bytes.
+        # The device too: the same seed gives other draws on a GPU.
+        return f"{self.describe()}; device {self.device}; model sha256 {file_sha256(self.model_path)}"
 
     # --- the network ---------------------------------------------------------------------------------
 
@@ -211,6 +217,15 @@ def network_proposal(model_path, likelihood, priors, search_parameter_keys, devi
                             gnpe_guide_draws=gnpe_guide_draws, **kwargs)
     return NetworkProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
                            loaded_model=loaded_model, **kwargs)
+
+
+def file_sha256(path):
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def heavy_tailed_fit(values):

@@ -1,5 +1,7 @@
 """A multivariate Student-t (or Gaussian) proposal with a given mean and covariance."""
 
+import hashlib
+
 import numpy as np
 from scipy import stats
 
@@ -48,6 +50,11 @@ class MultivariateStudentTProposal(Proposal):
     def describe(self):
         family = "Gaussian" if self.dof is None else f"Student-t (dof={self.dof:g})"
         return f"multivariate {family} over {self.parameter_keys}"
+
+    def fingerprint(self):
+        # describe() leaves out the mean and covariance; every bit of them changes q.
+        numbers = np.concatenate([self.mean, self.covariance.ravel(), [np.inf if self.dof is None else self.dof]])
+        return f"{self.describe()} {hashlib.sha256(numbers.tobytes()).hexdigest()}"
 
     def sample_and_log_prob(self, n, rng):
         values = np.asarray(self._distribution.rvs(size=n, random_state=rng)).reshape(n, -1)

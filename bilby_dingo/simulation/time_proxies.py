@@ -33,7 +33,7 @@ class UniformTimeKernel:
         return np.where(inside, -self.num_detectors * np.log(2 * self.half_width), -np.inf)
 
     def describe(self):
-        return f"uniform ±{1e3 * self.half_width:g} ms"
+        return f"uniform +/-{1e3 * self.half_width:g} ms"  # ASCII: stored in result metadata
 
 
 def detector_times(vertices, ra, dec, time_offset, reference_time):

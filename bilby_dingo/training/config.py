@@ -288,11 +288,21 @@ class TrainingConfig:
         import lalsimulation
 
         try:
-            lalsimulation.GetApproximantFromString(self.waveform_approximant)
+            known = lalsimulation.GetStringFromApproximant(
+                lalsimulation.GetApproximantFromString(self.waveform_approximant))
         except RuntimeError:
+            known = None
+        # lalsimulation matches prefixes and ignores case ('IMRPhenomDD' reads as IMRPhenomD): the model would be
+        # trained under a name that analyses later do not match. Only the exact name is accepted.
+        if known is None:
             raise ConfigError(
                 f"waveform-approximant '{self.waveform_approximant}' is not known to lalsuite; use a lalsimulation "
-                f"name such as IMRPhenomD, IMRPhenomPv2 or IMRPhenomXPHM.") from None
+                f"name such as IMRPhenomD, IMRPhenomPv2 or IMRPhenomXPHM.")
+        if known != self.waveform_approximant:
+            raise ConfigError(
+                f"waveform-approximant '{self.waveform_approximant}' is not a lalsimulation approximant name. Did you "
+                f"mean '{known}'? Give the exact name (lalsimulation also accepts prefixes, but analyses match the "
+                f"model's approximant by its exact name).")
         self.waveform_settings().source_model()
 
     def _validate_detectors(self):

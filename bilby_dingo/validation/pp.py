@@ -8,8 +8,9 @@ as it finishes, so a stopped run resumes where it stopped.
 Parameters the model did not learn are fixed at their injected values, so the analysis samples
 exactly the learned parameters — or, with ``marginalise``, left to bilby's distance and/or phase
 marginalisation over their training prior (how a model that does not learn them is used). The
-training prior is rebuilt from the model's prior strings by bilby's prior parser (as bilby reads a
-prior file): use ``prior_file`` for models from elsewhere.
+training prior is rebuilt from the model's prior strings by ``bilby_dingo.prior_strings`` (bilby prior
+classes with literal arguments only: no code from the file runs); use ``prior_file`` for a model whose
+stored prior uses other classes.
 """
 
 import argparse
@@ -23,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..models import default_distance_lookup_table, training_priors
-from ..network.model_file import load_model
+from ..network.model_file import ModelFileError, load_model
+from ..prior_strings import PriorStringError
 from ..proposals.network import network_proposal
 from ..proposals.prior import bilby_generator
 from ..simulation.detector import ra_at_event_time
@@ -243,40 +245,59 @@ def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_tim
                 random_state_after=rng.bit_generator.state)
 
 
-def main(argv=None):
+def build_parser():
+    """The command line of ``bilby_dingo_pp``."""
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="bilby_dingo_pp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="the model file")
-    parser.add_argument("--num-injections", type=int, default=100)
+    parser.add_argument("--num-injections", type=int, default=100, help="injections drawn from the training prior "
+                        "(at least 2; default 100)")
     parser.add_argument("--num-samples", type=int, default=10_000, help="proposal draws per injection")
     parser.add_argument("--target-n-eff", type=int, default=None,
                         help="instead of --num-samples: draw until n_eff reaches this (at most --max-samples)")
-    parser.add_argument("--max-samples", type=int, default=200_000)
+    parser.add_argument("--max-samples", type=int, default=200_000,
+                        help="with --target-n-eff: most draws per injection (default 200000)")
     parser.add_argument("--gnpe-chains", type=int, default=5000, help="GNPE models: Gibbs chains")
     parser.add_argument("--gnpe-iterations", type=int, default=30, help="GNPE models: Gibbs iterations")
     parser.add_argument("--gnpe-guide-draws", type=int, default=2000,
                         help="GNPE models: candidates for the likelihood-guided chain start (0: none)")
-    parser.add_argument("--outdir", default="outdir_pp")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outdir", default="outdir_pp", help="output directory: P-P plots, table, summary, and the "
+                        "per-injection records a rerun resumes from (default outdir_pp)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the injections and of every analysis (default 0)")
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
-    parser.add_argument("--npool", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--npool", type=int, default=1, help="likelihood processes per analysis (default 1)")
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto (default cpu)")
     parser.add_argument("--no-resume", action="store_true",
                         help="analyse every injection again instead of continuing after those recorded in OUTDIR")
     parser.add_argument("--marginalise", nargs="*", default=[], choices=sorted(MARGINALISABLE),
                         help="leave these to bilby's likelihood marginalisation (over the training prior) instead of "
                              "fixing them at the injected values")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.num_injections < 2 or args.num_samples < 1:
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
     if args.target_n_eff is not None and args.target_n_eff < 1:
         parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
+    if not os.path.isfile(args.model):
+        parser.exit(2, f"bilby_dingo_pp: error: model file {args.model} does not exist.\n")
+    if args.prior_file is not None and not os.path.isfile(args.prior_file):
+        parser.exit(2, f"bilby_dingo_pp: error: --prior-file {args.prior_file} does not exist.\n")
     bilby.core.utils.setup_logger(log_level="INFO")
-    summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
-                     args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
-                     max_samples=args.max_samples,
-                     proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
-                                          gnpe_guide_draws=args.gnpe_guide_draws),
-                     resume=not args.no_resume)
+    try:
+        summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
+                         args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
+                         max_samples=args.max_samples,
+                         proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
+                                              gnpe_guide_draws=args.gnpe_guide_draws),
+                         resume=not args.no_resume)
+    except (ModelFileError, PriorStringError) as error:
+        parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
     print(json.dumps(summary, indent=2))
     return 0

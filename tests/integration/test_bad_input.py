@@ -91,3 +91,70 @@ def test_bad_student_t_is_refused_before_sampling():
 
 def test_student_t_proposal_still_works(tmp_path):
     assert run(tmp_path, proposal=student_t(), num_samples=500).meta_data["dingo"]["n_eff"] > 100
+
+
+# --- issue 14, item 13: minor inputs, each a clear error before the likelihood is called ----------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_samples=True), r"num_samples must be an integer, got True \(a bool\)"),
+    (dict(batch_size=np.True_), r"batch_size must be an integer, got np.True_ \(a bool\)"),
+    (dict(check_point_delta_t=True), r"check_point_delta_t must be a number, got True \(a bool\)"),
+    (dict(sampling_seed=-1), "sampling_seed must be a non-negative integer"),
+])
+def test_bools_and_negative_seeds_are_refused_before_any_likelihood_call(tmp_path, kwargs, message):
+    likelihood = CountingLikelihood(MEAN, COV)
+    with pytest.raises(ValueError, match=message):
+        run(tmp_path, likelihood=likelihood, **kwargs)
+    assert likelihood.calls == 0
+
+
+class SilentProposal(BrokenProposal):
+    """Forgets the return statement."""
+
+    def sample_and_log_prob(self, n, rng):
+        rng.normal(size=n)
+
+
+def test_proposal_returning_none_is_a_clear_error(tmp_path):
+    likelihood = CountingLikelihood(MEAN, COV)
+    with pytest.raises(ProposalError, match=r"\(broken\)\.sample_and_log_prob returned NoneType; it must return "
+                                            r"\(samples, log_prob\)"):
+        run(tmp_path, likelihood=likelihood, proposal=SilentProposal(), soft_init=True)
+    assert likelihood.calls == 0
+
+
+def test_model_file_lacking_metadata_names_the_missing_keys(tmp_path):
+    from bilby_dingo.models import DEFAULT_MODEL_FILE, analysis_priors
+    from bilby_dingo.network.model_file import ModelFileError, atomic_torch_save, read_model_file
+
+    payload = read_model_file(DEFAULT_MODEL_FILE)
+    payload["metadata"] = {key: value for key, value in payload["metadata"].items() if key not in ("deltaT", "num_bins")}
+    path = str(tmp_path / "incomplete.pt")
+    atomic_torch_save(payload, path)
+    with pytest.raises(ModelFileError, match=r"incomplete.pt lacks \['deltaT', 'num_bins'\], which every bilby_dingo "
+                                             r"model file carries.*Retrain it"):
+        analysis_priors(1126259462.4, model=path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda arrays: arrays.update(log_prior=arrays["log_prior"][:-1]), r"log_prior has shape \(2999,\), expected "
+                                                                       r"\(3000,\) for 3000 draws"),
+    (lambda arrays: arrays.update(theta=arrays["theta"][:, :1]), r"theta has shape \(3000, 1\), expected \(N, 2\) for the parameters \['x', 'y'\]"),
+])
+def test_inconsistent_checkpoint_is_a_checkpoint_error(tmp_path, damage, message):
+    import json
+
+    from bilby_dingo.importance_sampling.draws import ARRAYS, CheckpointError
+
+    run(tmp_path, proposal=student_t(), num_samples=3000, batch_size=1000)
+    path = tmp_path / "dingo_test" / "test_checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in ARRAYS}
+        metadata = json.loads(str(data["metadata"]))
+    damage(arrays)
+    np.savez(path, metadata=np.array(json.dumps(metadata)), **arrays)
+    likelihood = CountingLikelihood(MEAN, COV)
+    with pytest.raises(CheckpointError, match=f"is inconsistent \\({message}\\): it was damaged or edited.*resume=False"):
+        run(tmp_path, likelihood=likelihood, proposal=student_t(), num_samples=3000, batch_size=1000, soft_init=True)
+    assert likelihood.calls == 0

@@ -2,9 +2,11 @@
 
 import signal
 
+import bilby
 import numpy as np
 import pytest
 
+from bilby_dingo import MultivariateStudentTProposal
 from bilby_dingo.importance_sampling.draws import CheckpointError, DrawStore
 from bilby_dingo.importance_sampling.driver import EVALUATION_CHUNK
 from tests.integration.test_sampler import COV, MEAN, run, student_t
@@ -37,7 +39,8 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, signum):
 
 
 def test_finished_run_resumes_without_new_likelihood_calls(tmp_path):
-    run(tmp_path, proposal=student_t(), **SETTINGS)
+    # The same likelihood class both times: the class is part of the analysis fingerprint.
+    run(tmp_path, likelihood=CountingLikelihood(MEAN, COV), proposal=student_t(), **SETTINGS)
     likelihood = CountingLikelihood(MEAN, COV)
     result = run(tmp_path, likelihood=likelihood, proposal=student_t(), **SETTINGS)
     assert likelihood.calls == 0 and result.meta_data["dingo"]["num_proposals"] == 3000
@@ -74,3 +77,69 @@ def test_checkpoint_is_written_atomically(tmp_path):
     run(tmp_path, proposal=student_t(), **SETTINGS)
     leftovers = [p.name for p in (tmp_path / "dingo_test").iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []
+
+
+# --- the fingerprint: a checkpoint of another analysis is never reused (issue 14, items 1 and 7) ---------
+
+
+def test_checkpoint_made_under_another_prior_is_refused_and_named(tmp_path):
+    from tests.integration.test_sampler import uniform_priors
+
+    run(tmp_path, proposal=student_t(), **SETTINGS)
+    narrower = uniform_priors()
+    narrower["x"] = bilby.core.prior.Uniform(-5, 5, "x")
+    with pytest.raises(CheckpointError, match=r"belongs to another analysis \(differing: priors\)\. .*resume=False"):
+        run(tmp_path, priors=narrower, proposal=student_t(), **SETTINGS)
+
+
+def test_checkpoint_made_with_another_proposal_mean_is_refused(tmp_path):
+    # describe() is the same for both Student-t proposals: only the mean differs.
+    run(tmp_path, proposal=student_t(), **SETTINGS)
+    shifted = MultivariateStudentTProposal(["x", "y"], [1.5, -2.0], 2 * COV, dof=5.0)
+    with pytest.raises(CheckpointError, match=r"\(differing: proposal\)"):
+        run(tmp_path, proposal=shifted, **SETTINGS)
+
+
+def test_checkpoint_made_with_another_batch_size_is_refused(tmp_path):
+    run(tmp_path, proposal=student_t(), **SETTINGS)
+    with pytest.raises(CheckpointError, match=r"\(differing: settings\)"):
+        run(tmp_path, proposal=student_t(), **{**SETTINGS, "batch_size": 500})
+
+
+def test_checkpoint_of_other_data_is_refused_for_bilbys_gaussian_likelihood(tmp_path):
+    from tests.models import linear_model_problem
+
+    first, priors, _, _ = linear_model_problem(seed=1)
+    other, _, _, _ = linear_model_problem(seed=2)  # same model, other noise realisation
+    settings = dict(num_samples=200, batch_size=100, sampling_seed=5)
+    run(tmp_path, likelihood=first, priors=priors, proposal="prior", **settings)
+    with pytest.raises(CheckpointError, match=r"\(differing: data\)"):
+        run(tmp_path, likelihood=other, priors=priors, proposal="prior", **settings)
+
+
+def test_checkpoint_of_another_gw_event_is_refused_naming_the_strain(tmp_path):
+    from tests.conftest import gw_injection_likelihood
+
+    settings = dict(proposal="prior", num_samples=20, batch_size=20, sampling_seed=5, diagnostic_plots=False)
+    event_a, priors_a, _ = gw_injection_likelihood(seed=11)
+    run(tmp_path, likelihood=event_a, priors=priors_a, **settings)
+    event_b, priors_b, _ = gw_injection_likelihood(seed=12)  # another noise realisation: another event
+    with pytest.raises(CheckpointError, match=r"\(differing: strain\[H1\], strain\[L1\]\)"):
+        run(tmp_path, likelihood=event_b, priors=priors_b, **settings)
+
+
+def test_fewer_num_samples_than_the_checkpoint_holds_says_what_to_do(tmp_path):
+    run(tmp_path, likelihood=CountingLikelihood(MEAN, COV), proposal=student_t(), **SETTINGS)
+    likelihood = CountingLikelihood(MEAN, COV)
+    with pytest.raises(CheckpointError, match=r"holds 3000 draws, more than num_samples=1000\. Pass num_samples "
+                                              r">= 3000 to resume it, or resume=False"):
+        run(tmp_path, likelihood=likelihood, proposal=student_t(), **{**SETTINGS, "num_samples": 1000})
+    assert likelihood.calls == 0
+
+
+def test_result_records_the_analysis_fingerprint(tmp_path):
+    result = run(tmp_path, proposal=student_t(), **SETTINGS)
+    store = DrawStore.load(tmp_path / "dingo_test" / "test_checkpoint.npz")
+    fingerprint = result.meta_data["dingo"]["analysis_fingerprint"]
+    assert fingerprint == store.fingerprint
+    assert sorted(fingerprint) == ["data", "likelihood", "parameters", "priors", "proposal", "settings"]

@@ -57,7 +57,8 @@ def test_gnpe_run_stores_proxies_and_kernel_terms(gnpe_model, tmp_path):
                                gnpe_chains=1000, gnpe_iterations=10, outdir=str(tmp_path), label="gnpe",
                                save="hdf5", sampling_seed=2, resume=False, diagnostic_plots=False)
     meta = result.meta_data["dingo"]
-    assert "GNPE: 10 Gibbs iterations × 1000 chains" in meta["proposal"]
+    assert "GNPE: 10 Gibbs iterations x 1000 chains" in meta["proposal"]
+    assert all(value.isascii() for value in meta.values() if isinstance(value, str))  # pesummary writes ASCII
     assert meta["sample_efficiency"] > 0.01
     loaded = bilby.read_in_result(str(tmp_path / "gnpe_result.hdf5"))
     draws = loaded.nested_samples

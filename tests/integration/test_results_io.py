@@ -96,7 +96,7 @@ def test_merging_rejection_sampled_runs_matches_pooled_rejection_sampling():
         result.nested_samples = pd.DataFrame(dict(x=np.arange(200.0), log_weights=log_w))
         result.posterior = pd.DataFrame(dict(x=np.arange(200.0)))  # as if every draw had been kept
         result.log_evidence = logsumexp(log_w) - np.log(200)
-        result.meta_data = dict(dingo={})
+        result.meta_data = dict(dingo=dict(analysis_fingerprint={"data": "same"}, sampling_seed=scale))
         result.num_likelihood_evaluations = 200
         runs.append(result)
     kept_second = [np.mean(merge_results(runs, seed=s).posterior.index >= 200) for s in range(200)]
@@ -113,3 +113,107 @@ def test_merge_refuses_results_of_other_analyses(tmp_path):
     other = bilby.core.result.Result(label="b", sampler="dynesty", search_parameter_keys=["x", "y"])
     with pytest.raises(MergeError, match="sampled with 'dynesty', not dingo"):
         merge_results([first, other])
+
+
+# --- bilby_dingo_merge refuses what it cannot pool exactly or read safely (issue 14, items 3 and 12) ------
+
+
+def merge_cli(capsys, *args):
+    from bilby_dingo.importance_sampling.merge import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(arg) for arg in args])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and error.count("\n") == 1, error
+    return error
+
+
+class _Touch:
+    """Unpickling this creates a marker file: what a malicious .pkl result could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import pathlib
+
+        return pathlib.Path(self.path).touch, ()
+
+
+def test_merge_refuses_a_pickle_before_reading_anything(tmp_path, capsys):
+    import pickle
+
+    run_and_save(tmp_path, "a", "hdf5", seed=1, num_samples=300)
+    marker = tmp_path / "MARKER"
+    (tmp_path / "b_result.pkl").write_bytes(pickle.dumps(_Touch(str(marker))))
+    error = merge_cli(capsys, tmp_path / "a_result.hdf5", tmp_path / "b_result.pkl")
+    assert "only .hdf5/.h5/.json results are read" in error
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("extension", ["json", "hdf5"])
+def test_merge_refuses_a_result_naming_code(tmp_path, capsys, extension):
+    import json
+
+    import h5py
+
+    run_and_save(tmp_path, "a", extension, seed=1, num_samples=300)
+    marker = tmp_path / "MARKER"
+    # bilby's reader would call subprocess.call(args=[...]) for this "prior".
+    payload = {"__prior__": True, "__module__": "subprocess", "__name__": "call",
+               "kwargs": {"args": ["touch", str(marker)]}}
+    path = tmp_path / f"b_result.{extension}"
+    shutil.copyfile(tmp_path / f"a_result.{extension}", path)
+    if extension == "json":
+        content = json.loads(path.read_text())
+        content["priors"]["x"] = payload
+        path.write_text(json.dumps(content))
+    else:
+        with h5py.File(path, "r+") as handle:
+            priors = json.loads(handle["priors"][()])
+            priors["x"] = payload
+            del handle["priors"]
+            handle["priors"] = json.dumps(priors)
+    error = merge_cli(capsys, tmp_path / f"a_result.{extension}", path)
+    assert "asks bilby's reader to call subprocess.call, which is not a bilby Prior" in error
+    assert not marker.exists()
+
+
+def test_merge_refuses_the_same_file_twice(tmp_path, capsys):
+    run_and_save(tmp_path, "a", "hdf5", seed=1, num_samples=300)
+    path = tmp_path / "a_result.hdf5"
+    assert "is given twice" in merge_cli(capsys, path, os.path.join(str(tmp_path), ".", "a_result.hdf5"))
+
+
+def test_merge_refuses_two_copies_of_one_run(tmp_path):
+    from bilby_dingo.importance_sampling.merge import MergeError, merge_results
+
+    runs = [run_and_save(tmp_path, label, "hdf5", seed=4, num_samples=300) for label in ("a", "b")]
+    with pytest.raises(MergeError, match="are the same run .*sampling_seed 4 and 4, identical draws"):
+        merge_results(runs)
+
+
+def test_merge_refuses_runs_of_different_priors(tmp_path):
+    from bilby_dingo.importance_sampling.merge import MergeError, merge_results
+
+    narrower = uniform_priors()
+    narrower["x"] = bilby.core.prior.Uniform(-5, 5, "x")
+    first = run_and_save(tmp_path, "a", "hdf5", seed=1, num_samples=300)
+    other = bilby.run_sampler(NormalisedGaussianLikelihood(MEAN, COV), narrower, sampler="dingo", outdir=str(tmp_path),
+                              label="b", save="hdf5", proposal=student_t(), num_samples=300, sampling_seed=2)
+    with pytest.raises(MergeError, match=r"runs of different analyses \(differing: priors\)"):
+        merge_results([bilby.read_in_result(str(tmp_path / f"{label}_result.hdf5")) for label in "ab"])
+    assert first.meta_data["dingo"]["analysis_fingerprint"]["data"] == other.meta_data["dingo"]["analysis_fingerprint"]["data"]
+
+
+def test_merge_reports_a_missing_file_in_one_line(tmp_path, capsys):
+    assert "does not exist" in merge_cli(capsys, tmp_path / "missing_result.hdf5", tmp_path / "also_missing.hdf5")
+
+
+def test_merge_refuses_results_without_a_fingerprint(tmp_path):
+    from bilby_dingo.importance_sampling.merge import MergeError, merge_results
+
+    runs = [run_and_save(tmp_path, label, "hdf5", seed=seed, num_samples=300) for label, seed in (("a", 1), ("b", 2))]
+    del runs[1].meta_data["dingo"]["analysis_fingerprint"]
+    with pytest.raises(MergeError, match=r"\['b'\] carry no analysis fingerprint"):
+        merge_results(runs)

@@ -58,6 +58,11 @@ def test_help_lists_every_key():
         ({"gnpe-time-kernel": "0.001", "inference-parameters": "[chirp_mass]"},
          "GNPE .* needs geocent_time among the inference-parameters"),
         ({"gnpe-time-kernel": "0.001"}, r"learn \['ra', 'dec'\] \(add them to inference-parameters\) or fix them"),
+        # lalsimulation reads these as IMRPhenomD and TaylorF2 (prefix match, any case): only exact names pass.
+        ({"waveform-approximant": "IMRPhenomDD"}, "'IMRPhenomDD' is not a lalsimulation approximant name. Did you "
+                                                  "mean 'IMRPhenomD'"),
+        ({"waveform-approximant": "TaylorF2x"}, "'TaylorF2x' is not .* Did you mean 'TaylorF2'"),
+        ({"waveform-approximant": "imrphenomd"}, "Did you mean 'IMRPhenomD'"),
     ],
 )
 def test_config_errors(overrides, message):

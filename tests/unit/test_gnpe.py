@@ -127,3 +127,17 @@ def test_proxy_density_is_normalised():
                                                                      np.log(0.1) + broad.logpdf(grid)), rtol=1e-10)
     draws, log_q = density.sample_and_log_prob(500, np.random.default_rng(0))
     np.testing.assert_allclose(log_q, density.log_prob(draws))
+
+
+def test_gnpe_description_is_ascii():
+    """It is stored in result metadata; pesummary's writers fail on '×' and '±' (issue 14, item 8)."""
+    from bilby_dingo.proposals.gnpe import GNPEProposal
+    from bilby_dingo.simulation.time_proxies import UniformTimeKernel
+
+    proposal = GNPEProposal.__new__(GNPEProposal)
+    proposal.model_path, proposal.learned_and_sampled, proposal.from_prior, proposal.auxiliary = "m.pt", ["x"], [], []
+    proposal.gnpe_iterations, proposal.gnpe_chains, proposal.gnpe_guide_draws = 30, 5000, 2000
+    proposal.kernel = UniformTimeKernel(0.001, 2)
+    description = proposal.describe()
+    assert description.isascii(), description
+    assert "30 Gibbs iterations x 5000 chains" in description and "kernel uniform +/-1 ms" in description

@@ -97,3 +97,29 @@ def test_prior_proposal_leaves_bilby_generator_in_place():
     assert random.rng is before
     random.seed(3)
     assert random.rng is not before  # bilby's seeding still reaches every prior
+
+
+# --- bad data are caught before the network (issue 14, item 5) ------------------------------------------
+
+
+def gw_metadata():
+    """What a model trained for tests.conftest.gw_injection_likelihood's data would record."""
+    return dict(detectors=["H1", "L1"], duration=4.0, sampling_frequency=256.0, minimum_frequency=20.0,
+                maximum_frequency=100.0, waveform_approximant="IMRPhenomD", reference_frequency=20.0,
+                post_trigger_duration=2.0, deltaT=0.02, prior_bounds={})
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_non_finite_strain_names_the_detector_and_bins(bad_value):
+    from bilby_dingo.proposals.event_data import check_event_against_model
+    from tests.conftest import gw_injection_likelihood
+
+    likelihood, priors, _ = gw_injection_likelihood()
+    check_event_against_model(gw_metadata(), likelihood, priors)  # the clean data pass
+    ifo = likelihood.interferometers[1]
+    strain = ifo.strain_data._frequency_domain_strain
+    bins = np.flatnonzero(ifo.frequency_array >= 30.0)[:7]
+    strain[bins] = bad_value
+    with pytest.raises(ProposalError, match=r"L1: the strain is not finite \(NaN or inf\) in 7 of \d+ frequency bins "
+                                            r"of the model's band, at 30, 30.25, 30.5, 30.75, 31, \.\.\. Hz\. .*frame"):
+        check_event_against_model(gw_metadata(), likelihood, priors)
