@@ -88,7 +88,7 @@ class DingoSettings:
     gnpe_guide_draws: int = 2000
     refine: bool = True
     refine_draws: int = 5000
-    refine_max_rounds: int = 6
+    refine_max_rounds: int = 8
     refine_alpha: float = 0.1
     refine_target_efficiency: float = 0.2
     refine_max_components: int = 8

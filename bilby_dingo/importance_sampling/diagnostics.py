@@ -96,16 +96,19 @@ def plot_posterior_corner(samples, keys, truths, summary, filename):
 
 
 def plot_refinement(rounds, final_summary, filename):
-    """Sample efficiency per refinement round (round 0: the base proposal) and of the final draws."""
+    """Sample efficiency per refinement round (round 0: the base proposal) and of the final draws.
+
+    ``rounds``: the columns of ``meta_data["dingo"]["refinement"]["rounds"]``.
+    """
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    numbers = [record["round"] for record in rounds]
-    efficiencies = [100 * max(record["sample_efficiency"], 1e-6) for record in rounds]
+    numbers = list(rounds["round"])
+    efficiencies = [100 * max(value, 1e-6) for value in rounds["sample_efficiency"]]
     ax.plot(numbers, efficiencies, "o-", label="refinement rounds")
-    for record, efficiency in zip(rounds, efficiencies):
-        if record["beta"] is not None:
-            ax.annotate(f"β={record['beta']:.2g}", (record["round"], efficiency), textcoords="offset points",
-                        xytext=(0, 6), ha="center", fontsize=8)
+    for number, beta, efficiency in zip(numbers, rounds["beta"], efficiencies):
+        if np.isfinite(beta):
+            ax.annotate(f"β={beta:.2g}", (number, efficiency), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=8)
     ax.axhline(100 * max(final_summary.sample_efficiency, 1e-6), color="k", ls="--",
                label=f"final draws: {100 * final_summary.sample_efficiency:.2f}%")
     ax.set_yscale("log")

@@ -106,7 +106,11 @@ class RefinementOutcome:
         return spent
 
     def as_dict(self):
-        return dict(rounds=[dataclasses.asdict(record) for record in self.rounds], frozen_round=self.frozen_round,
+        """Columns per round (one list per field; β of round 0 is NaN): what hdf5 and json result files hold."""
+        rounds = {field.name: [getattr(record, field.name) for record in self.rounds]
+                  for field in dataclasses.fields(RefinementRound)}
+        rounds["beta"] = [float("nan") if beta is None else beta for beta in rounds["beta"]]
+        return dict(rounds=rounds, frozen_round=self.frozen_round,
                     likelihood_evaluations=self.num_likelihood_evaluations,
                     round_zero_draws_reused=self.first_store is not None)
 

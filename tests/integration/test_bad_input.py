@@ -147,7 +147,7 @@ def test_inconsistent_checkpoint_is_a_checkpoint_error(tmp_path, damage, message
 
     from bilby_dingo.importance_sampling.draws import ARRAYS, CheckpointError
 
-    run(tmp_path, proposal=student_t(), num_samples=3000, batch_size=1000)
+    run(tmp_path, proposal=student_t(), num_samples=3000, batch_size=1000, refine=False)
     path = tmp_path / "dingo_test" / "test_checkpoint.npz"
     with np.load(path) as data:
         arrays = {key: data[key] for key in ARRAYS}
@@ -156,5 +156,6 @@ def test_inconsistent_checkpoint_is_a_checkpoint_error(tmp_path, damage, message
     np.savez(path, metadata=np.array(json.dumps(metadata)), **arrays)
     likelihood = CountingLikelihood(MEAN, COV)
     with pytest.raises(CheckpointError, match=f"is inconsistent \\({message}\\): it was damaged or edited.*resume=False"):
-        run(tmp_path, likelihood=likelihood, proposal=student_t(), num_samples=3000, batch_size=1000, soft_init=True)
+        run(tmp_path, likelihood=likelihood, proposal=student_t(), num_samples=3000, batch_size=1000, soft_init=True,
+            refine=False)
     assert likelihood.calls == 0

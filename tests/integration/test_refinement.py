@@ -28,13 +28,13 @@ def test_refined_result_is_exact_from_the_file_and_reports_its_rounds(tmp_path):
     meta = result.meta_data["dingo"]
     refinement = meta["refinement"]
     rounds = refinement["rounds"]
-    assert refinement["enabled"] and len(rounds) >= 2 and rounds[0]["beta"] is None
-    for record in rounds[1:]:
-        assert 0 < record["beta"] <= 1 and record["num_components"] >= 1 and record["num_draws"] == 2000
-    assert meta["sample_efficiency"] >= 5 * rounds[0]["sample_efficiency"]
+    assert refinement["enabled"] and len(rounds["round"]) >= 2 and np.isnan(rounds["beta"][0])
+    assert all(0 < beta <= 1 for beta in rounds["beta"][1:])
+    assert min(rounds["num_components"][1:]) >= 1 and set(rounds["num_draws"]) == {2000}
+    assert meta["sample_efficiency"] >= 5 * rounds["sample_efficiency"][0]
     # Every likelihood call is counted: the rounds' and the final draws'.
     assert result.num_likelihood_evaluations == likelihood.calls
-    assert meta["refinement_likelihood_evaluations"] == sum(r["num_likelihood_evaluations"] for r in rounds)
+    assert meta["refinement_likelihood_evaluations"] == sum(rounds["num_likelihood_evaluations"])
     # The weights and the evidence from the file's columns alone.
     nested = result.nested_samples
     log_w = np.where(np.isfinite(nested["log_prior"]), nested["log_likelihood"] + nested["log_prior"] - nested["log_prob"],
@@ -93,9 +93,8 @@ def test_interrupted_refinement_resumes_to_the_uninterrupted_result(tmp_path):
     assert resumed_likelihood.calls <= reference.num_likelihood_evaluations - 3900
     np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
     assert resumed.log_evidence == reference.log_evidence
-    assert resumed.meta_data["dingo"]["refinement"]["rounds"] == reference.meta_data["dingo"]["refinement"]["rounds"] \
-        or [r["sample_efficiency"] for r in resumed.meta_data["dingo"]["refinement"]["rounds"]] == \
-        [r["sample_efficiency"] for r in reference.meta_data["dingo"]["refinement"]["rounds"]]
+    assert resumed.meta_data["dingo"]["refinement"]["rounds"]["sample_efficiency"] == \
+        reference.meta_data["dingo"]["refinement"]["rounds"]["sample_efficiency"]
 
 
 def test_changing_refine_on_a_checkpoint_is_refused_before_any_work(tmp_path):
