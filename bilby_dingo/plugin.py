@@ -76,6 +76,16 @@ class Dingo(Sampler):
         Weights, weight distribution, log-probability and corner plots in outdir (also with plot=True).
     gnpe_iterations: int, default 30; gnpe_chains: int, default 5000; gnpe_guide_draws: int, default 2000
         GNPE models only: Gibbs iterations and parallel chains (see bilby_dingo.proposals.gnpe).
+    refine: bool, default True
+        Refine the proposal adaptively before the final draws (bilby_dingo.importance_sampling.refinement):
+        tempered fits of a Student-t mixture, fresh draws from α q₀ + (1 − α) q_fit, the result only from
+        fresh draws of the frozen proposal. False: plain importance sampling.
+    refine_draws: int, default 5000; refine_max_rounds: int, default 8; refine_alpha: float, default 0.1;
+    refine_target_efficiency: float, default 0.2; refine_max_components: int, default 8
+        Draws per round; most rounds; the base proposal's weight in the defensive mixture; the round-0
+        efficiency at which nothing is refined; most mixture components.
+    posterior_size: int
+        Resample this many posterior rows with replacement (default: rejection sampling, distinct rows).
     """
 
     sampler_name = "dingo"
