@@ -16,8 +16,8 @@ round r ≥ 1
    (:class:`bilby_dingo.proposals.mixture.DefensiveMixtureProposal`) and weighs them with Q_r's exact
    density against the true target.
 
-Refinement stops once β = 1 and the efficiency no longer improves by 10%, or after ``refine_max_rounds``
-rounds; the proposal of the most efficient round is then frozen. **The reported result comes only from
+Refinement stops once the efficiency passes 50%, or when two rounds in a row at β = 1 fail to improve the
+best efficiency before them by 10%, or after ``refine_max_rounds`` rounds; the proposal of the most efficient round is then frozen. **The reported result comes only from
 fresh draws of that frozen proposal**: refinement draws are set-up, never reweighted under a density
 fitted to them (that would bias log Z). Their likelihood calls are counted and reported per round.
 
@@ -232,9 +232,11 @@ class ProposalRefinement:
         last = rounds[-1]
         if len(rounds) - 1 >= self.settings.refine_max_rounds or last.sample_efficiency >= ENOUGH_EFFICIENCY:
             return True
-        if len(rounds) >= 2 and last.beta == 1.0:
-            best_before = max(record.sample_efficiency for record in rounds[:-1])
-            return last.sample_efficiency < MIN_IMPROVEMENT * best_before
+        # At β = 1, stop once two rounds in a row fail to beat the best efficiency before them by 10%: one
+        # round's efficiency is noisy, and the pooled draws keep growing.
+        if len(rounds) >= 3 and rounds[-1].beta == 1.0 and rounds[-2].beta == 1.0:
+            best_before = max(record.sample_efficiency for record in rounds[:-2])
+            return max(rounds[-1].sample_efficiency, rounds[-2].sample_efficiency) < MIN_IMPROVEMENT * best_before
         return False
 
     def _round_zero(self):
