@@ -1,0 +1,77 @@
+"""Refinement rounds on the quickstart injection under different fit settings, with one GNPE set-up.
+
+Sets up the default model's GNPE proposal once for the quickstart's injection (examples/quickstart.py:
+H1+L1, O4 noise, chirp mass 28, network SNR ≈ 17, distance and phase marginalised), then runs the
+refinement rounds (no final draws) for each variant ``NAME:INFLATION:ESS_FRACTION:DOF:ALPHA`` and prints
+the sample efficiency of every round, the tempering exponents, the number of mixture components and the
+round whose proposal would be frozen. Used to choose the defaults (docs/validation.md, "Refinement").
+
+    python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1 \
+        [--max-rounds 12] [--seed 1]
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+import bilby
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+
+import bilby_dingo  # noqa: E402
+import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
+import bilby_dingo.proposals.fitted as fitted  # noqa: E402
+from bilby_dingo.importance_sampling.likelihood import log_likelihoods  # noqa: E402
+from bilby_dingo.proposals.network import network_proposal  # noqa: E402
+from bilby_dingo.settings import DingoSettings  # noqa: E402
+from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
+
+KEYS = ["chirp_mass", "mass_ratio", "chi_1", "chi_2", "theta_jn", "psi", "ra", "dec", "geocent_time"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=["default:1.3:0.1:10:0.1"])
+    parser.add_argument("--max-rounds", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--outdir", default="outdir_refinement_rounds")
+    args = parser.parse_args(argv)
+    bilby.core.utils.setup_logger(log_level="WARNING")
+    os.makedirs(args.outdir, exist_ok=True)
+    ifos, generator = simulated_data(seed=7)
+    priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
+    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
+        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
+        distance_marginalization_lookup_table=bilby_dingo.models.default_distance_lookup_table(
+            os.path.join(args.outdir, "distance_marginalization_lookup.npz")))
+    fixed = {key: float(priors[key].peak) for key in priors if key not in KEYS and hasattr(priors[key], "peak")}
+    start = time.perf_counter()
+    proposal = network_proposal(bilby_dingo.default_model(), likelihood, priors, KEYS, seed=args.seed)
+    print(f"GNPE set-up: {time.perf_counter() - start:.0f} s", flush=True)
+
+    def evaluate(theta):
+        return log_likelihoods(likelihood, KEYS, theta, fixed)
+
+    for variant in args.variants:
+        name, inflation, fraction, dof, alpha = variant.split(":")
+        fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
+        refinement.TEMPERED_ESS_FRACTION = float(fraction)
+        settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
+                                       refine_max_rounds=args.max_rounds)
+        start = time.perf_counter()
+        outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
+                                                np.random.default_rng(5)).run(resume=False)
+        print(f"{name} (inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}): efficiency per "
+              f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
+              f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
+              f"{[r.num_components for r in outcome.rounds]}, frozen round {outcome.frozen_round}, "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
