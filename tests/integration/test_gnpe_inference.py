@@ -29,7 +29,8 @@ def test_the_model_file_selects_gnpe_and_the_density_is_exact(gnpe_model):
     proposal = network_proposal(gnpe_model, likelihood, priors, KEYS, gnpe_chains=500, gnpe_iterations=5)
     assert isinstance(proposal, GNPEProposal)
     assert proposal.auxiliary_keys == ["H1_time_proxy", "L1_time_proxy"]
-    samples, log_q, extras = proposal.sample_and_log_prob(300, np.random.default_rng(4))
+    drawn = proposal.sample(300, np.random.default_rng(4))
+    samples, log_q, extras = drawn.samples, drawn.log_prob, drawn.auxiliary
     proxies = np.column_stack([extras["H1_time_proxy"], extras["L1_time_proxy"]])
     # log q(θ, t̂) = log q(t̂) + log q(θ | d shifted by −t̂, t̂), recomputed from the network directly.
     theta = np.column_stack([samples["chirp_mass"], samples["mass_ratio"],
@@ -43,7 +44,7 @@ def test_the_model_file_selects_gnpe_and_the_density_is_exact(gnpe_model):
     # (the time posterior is ~0.1 ms wide, so log q moves by ~1e-3).
     np.testing.assert_allclose(log_q, expected, atol=5e-3)
     # Kernel term: log κ = −2 log(2 ms) where every detector time lies within ±1 ms of its proxy, else −inf.
-    log_kernel = extras["log_auxiliary_target"]
+    log_kernel = drawn.log_auxiliary_target
     inside = np.isfinite(log_kernel)
     np.testing.assert_allclose(log_kernel[inside], -2 * np.log(0.002))
     times = proposal.analysis_detector_times(samples)
@@ -69,11 +70,15 @@ def test_gnpe_run_stores_proxies_and_kernel_terms(gnpe_model, tmp_path):
     noise = loaded.log_noise_evidence
     assert loaded.log_evidence == pytest.approx(logsumexp(log_w) - np.log(len(log_w)) + noise, abs=1e-8)
     # Exactly the draws inside the prior and the kernel's support cost a likelihood call, plus the
-    # guided start's candidates (those inside the prior and kernel).
+    # guided start's candidates (those inside the prior and kernel) and the refinement rounds'.
     setup = meta["proposal_setup_likelihood_evaluations"]
     assert 500 < setup <= 2000
     in_support = np.sum(np.isfinite(draws["log_prior"] + draws["log_auxiliary_target"]))
-    assert loaded.num_likelihood_evaluations == setup + in_support < meta["num_proposals"] + setup
+    refinement = meta["refinement_likelihood_evaluations"]
+    assert refinement == sum(meta["refinement"]["rounds"]["num_likelihood_evaluations"]) * \
+        (not meta["refinement"]["round_zero_draws_reused"])
+    assert loaded.num_likelihood_evaluations == setup + in_support + refinement
+    assert in_support < meta["num_proposals"]
     assert abs(np.median(loaded.posterior["geocent_time"]) - GW_TRIGGER_TIME) < 0.002
     assert abs(np.median(loaded.posterior["chirp_mass"]) - injection["chirp_mass"]) < 0.5
 

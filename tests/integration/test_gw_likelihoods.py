@@ -15,6 +15,9 @@ from tests.conftest import GW_INJECTION, GW_TRIGGER_TIME, gw_injection_likelihoo
 
 def run(likelihood, priors, model, tmp_path, label, **kwargs):
     kwargs.setdefault("num_samples", 3000)
+    # The likelihood classes are compared on the same proposal draws: refinement would adapt the proposal
+    # to each likelihood's own values.
+    kwargs.setdefault("refine", False)
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, outdir=str(tmp_path), label=label,
                              save=False, sampling_seed=3, resume=False, diagnostic_plots=False, **kwargs)
 
