@@ -13,6 +13,7 @@ from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 
 def run(likelihood, priors, model, tmp_path, **kwargs):
     kwargs.setdefault("num_samples", 4000)
+    kwargs.setdefault("refine_draws", 2000)  # refinement on (the default), with small rounds to stay fast
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, outdir=str(tmp_path), label="gw",
                              save=False, sampling_seed=3, resume=False, **kwargs)
 
@@ -76,7 +77,7 @@ def test_marginalised_likelihood_reconstructs_phase_and_time(masses_model, tmp_p
                                                     time_marginalization=True)
     result = bilby.run_sampler(
         likelihood, priors, sampler="dingo", model=masses_model, num_samples=3000, outdir=str(tmp_path), label="marg",
-        save=False, sampling_seed=3, resume=False,
+        save=False, sampling_seed=3, resume=False, refine=False,
         conversion_function=bilby.gw.conversion.generate_all_bbh_parameters,
     )
     assert sorted(result.search_parameter_keys) == ["chirp_mass", "mass_ratio", "time_jitter"]

@@ -99,7 +99,7 @@ def test_calibration_marginalisation(masses_model, standard_run, tmp_path):
         calibration_lookup_table=lookup, number_of_response_curves=100)
     result = bilby.run_sampler(
         likelihood, priors, sampler="dingo", model=masses_model, num_samples=3000, outdir=str(tmp_path),
-        label="calibration", save=False, sampling_seed=3, resume=False, diagnostic_plots=False,
+        label="calibration", save=False, sampling_seed=3, resume=False, diagnostic_plots=False, refine=False,
         conversion_function=bilby.gw.conversion.generate_all_bbh_parameters)
     assert sorted(result.search_parameter_keys) == ["chirp_mass", "mass_ratio"]
     assert result.meta_data["dingo"]["sample_efficiency"] > 0.01
@@ -145,7 +145,7 @@ def test_distance_marginalisation_reconstructs_distance(masses_model, tmp_path, 
         priors=priors_with_free_distance(), distance_marginalization=True, distance_marginalization_lookup_table=table)
     result = bilby.run_sampler(
         likelihood, priors, sampler="dingo", model=masses_model, num_samples=3000, outdir=str(tmp_path),
-        label="distance", save=False, sampling_seed=3, resume=False, diagnostic_plots=False,
+        label="distance", save=False, sampling_seed=3, resume=False, diagnostic_plots=False, refine=False,
         conversion_function=bilby.gw.conversion.generate_all_bbh_parameters)
     assert sorted(result.search_parameter_keys) == ["chirp_mass", "mass_ratio"]
     distance = result.posterior["luminosity_distance"]
