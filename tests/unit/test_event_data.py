@@ -149,3 +149,21 @@ def test_network_input_is_bilbys_whitened_windowed_data(monkeypatch, incorrect_n
         psd_factor = ifo.power_spectral_density_array[mask] / ifo.power_spectral_density.get_power_spectral_density_array(
             ifo.frequency_array)[mask]
         assert psd_factor == pytest.approx(ifo.strain_data.window_factor if incorrect_normalisation else 1.0)
+
+
+def test_a_posterior_piled_up_against_the_training_bound_is_flagged_naming_the_scope():
+    """Weighted draws uniform over the prior are not flagged; a posterior with 30% of its mass within 0.6 of the
+    lower training bound 20 (where the prior has 2%) is — unless the analysis prior itself stops above it."""
+    from bilby_dingo.proposals.event_data import posterior_at_training_bounds
+
+    rng = np.random.default_rng(1)
+    priors = {"chirp_mass": bilby.core.prior.Uniform(20, 50, name="chirp_mass")}
+    uniform = {"chirp_mass": rng.uniform(20, 50, 20000)}
+    assert posterior_at_training_bounds(METADATA, priors, uniform, np.ones(20000)) is None
+    weights = np.where(uniform["chirp_mass"] < 20.6, 21.0, 1.0)  # about 30% of the weight in [20, 20.6]
+    message = posterior_at_training_bounds(METADATA, priors, uniform, weights)
+    assert message.startswith("The posterior of chirp_mass piles up against the model's training-prior bound 20: ")
+    assert "where the prior has 2.0%" in message
+    assert "below 20, outside the model's scope [20, 50]" in message and "train_low_mass.ini" in message
+    narrowed = {"chirp_mass": bilby.core.prior.Uniform(22, 50, name="chirp_mass")}
+    assert posterior_at_training_bounds(METADATA, narrowed, uniform, weights) is None
