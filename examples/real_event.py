@@ -4,14 +4,18 @@
 
 DATA are GWOSC HDF5 strain files (one per detector) or folders holding them; for GW170104:
 
-    python examples/real_event.py ../shared/gwosc --trigger-time 1167559936.6
+    OMP_NUM_THREADS=1 python examples/real_event.py ../shared/gwosc --trigger-time 1167559936.6
+
+(one torch thread: on a shared 2-core machine two threads per process made the GNPE set-up 4-9 minutes
+instead of under one; docs/validation.md, "Real data: GW170104", has this run's numbers).
 
 The data are conditioned as bilby_pipe does (:mod:`bilby_dingo.data.gwosc`): the model's segment (4 s at
 512 Hz for the default model, ending 2 s after the trigger) cropped and resampled, a Tukey window of
 0.4 s roll-off, a PSD by median Welch over the off-source data before and after the segment. The
 analysis is the default model's: its training prior with the time prior ±0.1 s around the trigger,
 IMRPhenomD, bilby's GravitationalWaveTransient with distance and phase marginalisation. The script prints
-the sample efficiency, n_eff, likelihood calls and wall time, and source-frame medians with 90% intervals.
+the sample efficiency, n_eff, likelihood calls and wall time, and source-frame medians with 90% intervals
+from the importance-weighted draws.
 
 Getting the data. GWOSC serves them (https://gwosc.org: per event, HDF5 files of 32 s or 4096 s at
 4 or 16 kHz, read as they are). Where a network is available, gwpy fetches them:
@@ -24,9 +28,12 @@ Getting the data. GWOSC serves them (https://gwosc.org: per event, HDF5 files of
         data.write(f"GW170104_data/{detector}.hdf5", format="hdf5")
 
 then ``python examples/real_event.py GW170104_data --trigger-time 1167559936.6``. The data must cover
-the segment and at least one PSD segment (4 s) of off-source data; longer data give a better PSD. A source-frame chirp mass below ~17 M☉ (detector frame below 20 M☉) is outside the
-default model's scope: the sampler says so; ``examples/train_low_mass.ini`` shows how to train a model
-for lighter binaries.
+the segment and at least one PSD segment (4 s) of off-source data; longer data give a better PSD.
+
+A detector-frame chirp mass below 20 M☉ is outside the default model's scope. The sampler refuses a prior
+below it and flags a posterior piled up against 20 (GW151012), but the data alone do not always show it
+(GW151226 with the default prior gives a broad, unflagged posterior): know the event's mass range.
+``examples/train_low_mass.ini`` shows how to train a model for lighter binaries.
 """
 
 import argparse
@@ -66,11 +73,34 @@ def analysis(data, trigger_time, model_path, outdir, psd_off_source="both"):
     return likelihood, priors, interferometers
 
 
-def summary_lines(posterior):
+def weighted_posterior(result, likelihood, priors, num_resamples=4000, seed=1):
+    """The weighted posterior through bilby's conversion (which draws the marginalised distance and phase).
+
+    ``num_resamples`` multinomial draws from the importance-weighted draws (probability ∝ weight): the
+    distinct draws among them, weighted by their counts, represent the weighted posterior (its 90%
+    intervals rest on all of n_eff, where ``result.posterior``, by rejection sampling, keeps about a tenth
+    of it), and bilby converts only those. Returns (converted DataFrame, weights summing to one).
+    """
+    weights = result.nested_samples["weights"].to_numpy()
+    picks = np.random.default_rng(seed).choice(len(weights), size=num_resamples, p=weights / weights.sum())
+    unique, counts = np.unique(picks, return_counts=True)
+    samples = result.nested_samples.iloc[unique][result.search_parameter_keys].reset_index(drop=True)
+    converted = bilby.gw.conversion.generate_all_bbh_parameters(samples, likelihood=likelihood, priors=priors.copy())
+    return converted, counts / num_resamples
+
+
+def weighted_percentiles(values, weights, percentiles):
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) - 0.5 * weights[order]
+    return np.interp(np.asarray(percentiles) / 100, cumulative, np.asarray(values)[order])
+
+
+def summary_lines(posterior, weights=None):
+    weights = np.full(len(posterior), 1.0 / len(posterior)) if weights is None else weights
     lines = []
     for key, label in SUMMARY:
         if key in posterior:
-            low, median, high = np.percentile(posterior[key], [5, 50, 95])
+            low, median, high = weighted_percentiles(posterior[key].to_numpy(), weights, [5, 50, 95])
             lines.append(f"{label:26s}: {median:9.3f}  +{high - median:.3f} -{median - low:.3f}  "
                          f"(90%: {low:.3f} - {high:.3f})")
     return lines
@@ -96,6 +126,9 @@ def main():
 
     likelihood, priors, interferometers = analysis(args.data, args.trigger_time, model_path, args.outdir,
                                                    args.psd_off_source)
+    # As the likelihood left them (distance and phase fixed for its marginalisations), for the weighted
+    # summary: bilby's conversion restores the marginalised priors in the dict it is given.
+    conversion_priors = priors.copy()
     model = dict(model=args.model) if args.model else {}
     result = bilby.run_sampler(
         likelihood, priors, sampler="dingo", **model, target_n_eff=args.target_n_eff, max_samples=args.max_samples,
@@ -105,6 +138,7 @@ def main():
     result.plot_corner(parameters=["chirp_mass", "mass_ratio", "chi_eff", "luminosity_distance", "theta_jn",
                                    "geocent_time"])
     elapsed = time.perf_counter() - start
+    weighted, weights = weighted_posterior(result, likelihood, conversion_priors)
 
     dingo = result.meta_data["dingo"]
     print(f"data              : {', '.join(ifo.name for ifo in interferometers)}, segment "
@@ -115,12 +149,16 @@ def main():
     print(f"log Z             : {result.log_evidence:.3f} ± {result.log_evidence_err:.3f} "
           f"(log Bayes factor signal/noise {result.log_bayes_factor:.2f})")
     print(f"likelihood calls  : {result.num_likelihood_evaluations}")
-    print(f"posterior samples : {len(result.posterior)} (rejection sampling)")
-    for line in summary_lines(result.posterior):
+    print(f"posterior samples : {len(result.posterior)} (rejection sampling; in the result file)")
+    print(f"medians and 90% intervals of the weighted posterior (n_eff {dingo['n_eff']:.0f}), from 4000 draws "
+          f"resampled by weight ({len(weights)} distinct; distance and phase drawn by bilby's conversion):")
+    for line in summary_lines(weighted, weights):
         print(line)
-    if dingo["efficiency_warning"]:
-        print(f"WARNING: {dingo['efficiency_warning']}")
-    print(f"wall time         : {elapsed:.0f} s; outputs in {args.outdir}/")
+    for key in ("efficiency_warning", "scope_warning"):
+        if dingo.get(key):
+            print(f"WARNING: {dingo[key]}")
+    print(f"wall time         : {elapsed:.0f} s (sampler and conversion; the weighted summary after it "
+          f"{time.perf_counter() - start - elapsed:.0f} s); outputs in {args.outdir}/")
 
 
 if __name__ == "__main__":
