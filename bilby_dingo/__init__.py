@@ -4,6 +4,7 @@ The data flow, one package per step::
 
     training/config.py    the training config (bilby_pipe-style ini)
     simulation/           waveforms, detector projection, PSDs and noise: training data as bilby sees it
+    data/                 real strain (GWOSC files through gwpy) conditioned into bilby interferometers
     network/              embedding + glasflow flow: q(θ | d, S_n), and its model file
     training/             the training loop (bilby_dingo_train)
     proposals/            q(θ) for importance sampling: the prior, a Student-t, the trained network

@@ -36,7 +36,7 @@ from .importance_sampling.statistics import (
     summarize,
 )
 from .proposals import PriorProposal, Proposal, ProposalError
-from .proposals.event_data import ModelScopeError
+from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
@@ -345,6 +345,9 @@ class Dingo(Sampler):
         warning = efficiency_warning_message(summary, self.settings.efficiency_warning, pareto_k)
         if warning:
             logger.warning(warning)
+        scope_warning = self._scope_warning(store, log_w)
+        if scope_warning:
+            logger.warning(scope_warning)
         if result.meta_data is None:
             result.meta_data = dict()
         result.meta_data["dingo"] = dict(
@@ -370,6 +373,7 @@ class Dingo(Sampler):
             refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
             efficiency_warning=warning,
             analysis_fingerprint=self._fingerprint(self.proposal),
+            scope_warning=scope_warning,
         )
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "
@@ -382,6 +386,17 @@ class Dingo(Sampler):
             if refinement is not None and len(refinement.rounds) > 1:
                 plot_refinement(result.meta_data["dingo"]["refinement"]["rounds"], summary,
                                 os.path.join(self.outdir, f"{self.label}_dingo_refinement.png"))
+
+    def _scope_warning(self, store, log_w):
+        """A network proposal's posterior piled up against its model's training bounds (see
+        :func:`bilby_dingo.proposals.event_data.posterior_at_training_bounds`); None otherwise."""
+        metadata = getattr(self.proposal, "metadata", None)
+        finite = np.isfinite(log_w)
+        if metadata is None or not finite.any():
+            return None
+        samples = {key: store.theta[:, i] for i, key in enumerate(self.search_parameter_keys)}
+        weights = np.where(finite, np.exp(log_w - np.max(log_w[finite])), 0.0)
+        return posterior_at_training_bounds(metadata, self.priors, samples, weights)
 
     def _plot_diagnostics(self, store, log_w, summary, kept):
         os.makedirs(self.outdir, exist_ok=True)

@@ -159,6 +159,8 @@ def merge_results(results, seed=None):
         proposal_time=float(sum(meta.get("proposal_time", 0.0) for meta in metas)),
         likelihood_time=float(sum(meta.get("likelihood_time", 0.0) for meta in metas)),
         efficiency_warning=efficiency_warning_message(summary, threshold),
+        # A per-run check against the model's training bounds: kept when any run raised it.
+        scope_warning=next((meta["scope_warning"] for meta in metas if meta.get("scope_warning")), None),
     )
     logger.info(f"Merged {len(results)} dingo runs: {summary.num_draws} draws, n_eff {summary.n_eff:.1f}, "
                 f"log Z {merged.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "

@@ -82,13 +82,34 @@ def test_missing_config_file():
         read_ini("/nonexistent/config.ini")
 
 
-@pytest.mark.parametrize("name", ["train_tiny", "train_tiny_gnpe", "train_cpu_hour", "train_production"])
+@pytest.mark.parametrize("name", ["train_tiny", "train_tiny_gnpe", "train_cpu_hour", "train_production",
+                                  "train_low_mass"])
 def test_shipped_example_configs_are_valid(name):
     import os
 
     path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", f"{name}.ini")
     config = TrainingConfig.from_file(path)
     assert "geocent_time" in config.resolved_inference_parameters()
+
+
+def test_low_mass_example_covers_the_lighter_gwtc1_events_and_its_longest_signal_fits_the_segment():
+    """examples/train_low_mass.ini: GW151226 and GW151012 (detector-frame chirp mass ~9.7 and ~18.4, outside
+    the default model) are inside its prior, and the longest signal (lowest chirp mass, from the minimum
+    frequency) fits before the trigger, after bilby_pipe's default 0.4 s Tukey roll-off."""
+    import os
+
+    import bilby
+    from bilby.gw.conversion import chirp_mass_and_mass_ratio_to_component_masses
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "train_low_mass.ini")
+    config = TrainingConfig.from_file(path)
+    priors = config.priors()
+    assert priors["chirp_mass"].minimum < 9.7 and 18.4 < priors["chirp_mass"].maximum
+    before_trigger = config.duration - config.post_trigger_duration
+    for mass_ratio in (priors["mass_ratio"].minimum, 1.0):
+        masses = chirp_mass_and_mass_ratio_to_component_masses(priors["chirp_mass"].minimum, mass_ratio)
+        in_band = bilby.gw.utils.calculate_time_to_merger(config.minimum_frequency, *masses)
+        assert in_band + 0.4 < before_trigger, (mass_ratio, in_band, before_trigger)
 
 
 def test_default_model_config_is_valid_and_fits_the_size_limit():
