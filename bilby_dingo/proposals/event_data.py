@@ -119,17 +119,18 @@ def _check_time_prior(metadata, timing, prior):
     scope = (f"the model covers {window_low:.4f}-{window_high:.4f} (± deltaT/2 = {metadata['deltaT'] / 2:g} s around "
              f"the trigger {timing.trigger_time:.4f}, which lies {metadata['post_trigger_duration']:g} s before the end "
              f"of the data segment)")
+    outside = _mass_outside(prior, window_low, window_high)
+    if overhang <= sample * (1 + 1e-6):
+        logger.info(f"The geocent_time prior ({low:.6f}-{high:.6f}) overhangs the trained window by "
+                    f"{1e3 * overhang:.3f} ms, at most one sample (1/{metadata['sampling_frequency']:g} s): the "
+                    f"trigger time is off the data's sample grid. Accepted (it leaves {100 * outside:.2f}% of the prior "
+                    f"mass outside).")
+        return
     if high <= window_low or low >= window_high:
         raise ModelScopeError(
             f"The geocent_time prior spans {low:.4f}-{high:.4f}; {scope}: none of it is covered. Place the segment "
             f"around the event (bilby_pipe's trigger-time and post-trigger-duration = "
             f"{metadata['post_trigger_duration']:g} s) and keep the time prior inside the trained window.")
-    outside = _mass_outside(prior, window_low, window_high)
-    if overhang <= sample * (1 + 1e-6):
-        logger.info(f"The geocent_time prior ({low:.6f}-{high:.6f}) overhangs the trained window by "
-                    f"{1e3 * overhang:.3f} ms, less than one sample (1/{metadata['sampling_frequency']:g} s): the "
-                    f"trigger time is off the data's sample grid. Accepted ({100 * outside:.2f}% of the prior mass).")
-        return
     logger.warning(
         f"The geocent_time prior spans {low:.4f}-{high:.4f}; {scope}: about {100 * outside:.1f}% of its mass lies "
         f"outside, where the network was not trained: the evidence and posterior miss any signal there. Centre "

@@ -86,7 +86,7 @@ def test_a_trigger_time_off_the_sample_grid_by_less_than_a_sample_is_accepted():
     assert timing.trigger_time == pytest.approx(start + 2.0, abs=1e-9)
     assert timing.time_range == pytest.approx((start + 1.9, start + 2.1), abs=1e-9)
     assert records.warnings() == []
-    assert any("less than one sample" in message for _, message in records.messages)
+    assert any("at most one sample" in message for _, message in records.messages)
 
 
 @pytest.mark.parametrize("side", ["low", "high"])
@@ -108,6 +108,15 @@ def test_a_time_prior_one_sample_beyond_is_still_accepted_and_two_are_not():
     with Records() as records:
         check_event_against_model(METADATA, likelihood_for(start), priors_around(TRIGGER, -0.1 - 2 * sample, 0.1))
     assert len(records.warnings()) == 1
+
+
+def test_a_fixed_time_less_than_a_sample_outside_the_window_is_accepted():
+    start = TRIGGER + 2.0 - 4.0
+    fixed = priors_around(TRIGGER)
+    fixed["geocent_time"] = bilby.core.prior.DeltaFunction(TRIGGER + 0.1 + 0.5 / SAMPLING_FREQUENCY)
+    with Records() as records:
+        check_event_against_model(METADATA, likelihood_for(start), fixed)
+    assert records.warnings() == []
 
 
 def test_a_time_prior_outside_the_trained_window_is_an_error_naming_the_window():
