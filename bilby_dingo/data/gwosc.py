@@ -18,8 +18,8 @@ sampling frequency f_s (:class:`DataSettings`; the defaults are the default mode
    every whole FFT segment the files hold before *and* after the analysis segment under one median: a
    32 s GWOSC file then gives 11 periodograms instead of 5.
 4. **Interferometers**: bilby's, with ``strain_data.roll_off = r``. bilby applies that Tukey window when
-   it Fourier-transforms the segment; since bilby 2.8 it no longer rescales the PSD by the window's
-   mean power w = <window²> (unless ``BILBY_INCORRECT_PSD_NORMALIZATION`` is set). The network input is
+   it Fourier-transforms the segment; bilby 2.8 does not rescale the PSD by the window's mean power
+   w = <window²> (``BILBY_INCORRECT_PSD_NORMALIZATION`` restores the rescaling of older versions). The network input is
    built from ``Interferometer.power_spectral_density_array``, the likelihood's own PSD, so it follows
    whichever convention is in force.
 
