@@ -152,4 +152,6 @@ def test_gnpe_density_at_given_points(gnpe_model):
     priors["geocent_time"] = bilby.core.prior.Uniform(GW_TRIGGER_TIME - 0.01, GW_TRIGGER_TIME + 0.01, "geocent_time")
     proposal = network_proposal(gnpe_model, likelihood, priors, ["chirp_mass", "mass_ratio", "geocent_time"],
                                 gnpe_chains=500, gnpe_iterations=5, gnpe_guide_draws=0)
-    _check_density_at_draws(proposal, atol=1e-4)
+    # GPS-sized geocent_time values are rounded to ~1e-7 s, and GNPE's time conditional is ~0.1 ms wide: log q
+    # at the stored point differs from the draw's by ~1e-3 (as in test_gnpe_inference).
+    _check_density_at_draws(proposal, atol=5e-3)
