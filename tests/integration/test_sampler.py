@@ -134,7 +134,7 @@ def test_npool_two_equals_npool_one(tmp_path, pool_keyword):
 
 
 def test_target_n_eff_is_reached_and_not_on_the_pilot(tmp_path):
-    result = run(tmp_path, proposal=student_t(), target_n_eff=3000, batch_size=2000)
+    result = run(tmp_path, proposal=student_t(), target_n_eff=3000, batch_size=2000, refine=False)
     meta = result.meta_data["dingo"]
     assert meta["n_eff"] >= 3000
     assert meta["num_batches"] >= 2
@@ -154,7 +154,7 @@ def test_pilot_batch_alone_never_stops_the_run(tmp_path):
 
 
 def test_low_efficiency_is_flagged(tmp_path, caplog):
-    result = run(tmp_path, proposal="prior", num_samples=2000)
+    result = run(tmp_path, proposal="prior", num_samples=2000, refine=False)  # refinement would lift it
     warning = result.meta_data["dingo"]["efficiency_warning"]
     assert "below 1%" in warning and "Likely causes" in warning
 
