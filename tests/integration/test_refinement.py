@@ -2,7 +2,6 @@
 unchanged, resume after an interrupt, and the network proposals' densities at given points."""
 
 import hashlib
-import signal
 
 import numpy as np
 import pytest
