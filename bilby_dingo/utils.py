@@ -4,6 +4,8 @@ import contextlib
 import os
 import tempfile
 
+from bilby.core.utils import random as bilby_random
+
 
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
@@ -38,3 +40,19 @@ def current_umask():
     umask = os.umask(0o022)  # elsewhere the only way to read it is to set it, and set it back
     os.umask(umask)
     return umask
+
+
+@contextlib.contextmanager
+def bilby_generator(rng):
+    """Make bilby's priors draw from ``rng`` for the duration of the block.
+
+    bilby's priors read ``bilby.core.utils.random.rng`` (which returns ``Generator.rng``) at every
+    draw; pointing it at our generator lets bilby's own sampling code (conditional, joint and constrained priors)
+    run while the run's seed and checkpointed generator state stay in control.
+    """
+    previous = bilby_random.Generator.rng
+    bilby_random.Generator.rng = rng
+    try:
+        yield
+    finally:
+        bilby_random.Generator.rng = previous

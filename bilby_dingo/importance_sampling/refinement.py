@@ -148,7 +148,6 @@ class ProposalRefinement:
         self.round_zero_rng = round_zero_rng
         self.state_path = state_path
         self.fingerprint = fingerprint
-        self.current_run = None  # the ImportanceSamplingRun in progress (for interrupts)
 
     # --- the rounds --------------------------------------------------------------------------------
 
@@ -250,12 +249,8 @@ class ProposalRefinement:
         settings = dataclasses.replace(self.settings, num_samples=size, target_n_eff=None, max_samples=None,
                                        batch_size=size)
         store = DrawStore(self.parameter_keys, self.fingerprint, self.seed, auxiliary_keys=list(proposal.auxiliary_keys))
-        self.current_run = ImportanceSamplingRun(proposal, self.priors, self.parameter_keys,
-                                                 self.evaluate_log_likelihood, settings, rng, store)
-        try:
-            return self.current_run.run()
-        finally:
-            self.current_run = None
+        return ImportanceSamplingRun(proposal, self.priors, self.parameter_keys, self.evaluate_log_likelihood,
+                                     settings, rng, store).run()
 
     @staticmethod
     def _record(number, beta, store, num_components, fit_time, wall_time):

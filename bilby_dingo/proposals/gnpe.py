@@ -43,7 +43,7 @@ from ..simulation.time_proxies import (
 from ..simulation.waveforms import WaveformSettings
 from .base import ProposalError
 from .network import NETWORK_CHUNK, NetworkProposal, heavy_tailed_fit
-from .prior import bilby_generator
+from ..utils import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 

@@ -24,7 +24,7 @@ from ..network.model_file import load_model
 from ..simulation.detector import ra_at_event_time
 from .base import Proposal, ProposalDraws, ProposalError
 from .event_data import check_event_against_model, network_input_from_likelihood
-from .prior import bilby_generator
+from ..utils import bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 

@@ -1,27 +1,9 @@
 """The bilby prior itself as a proposal: exact but inefficient, the reference point."""
 
-import contextlib
-
 import numpy as np
-from bilby.core.utils import random as bilby_random
 
+from ..utils import bilby_generator
 from .base import Proposal
-
-
-@contextlib.contextmanager
-def bilby_generator(rng):
-    """Make bilby's priors draw from ``rng`` for the duration of the block.
-
-    bilby's priors read ``bilby.core.utils.random.rng`` (which returns ``Generator.rng``) at every
-    draw; pointing it at our generator lets bilby's own sampling code (conditional, joint and constrained priors)
-    run while the run's seed and checkpointed generator state stay in control.
-    """
-    previous = bilby_random.Generator.rng
-    bilby_random.Generator.rng = rng
-    try:
-        yield
-    finally:
-        bilby_random.Generator.rng = previous
 
 
 class PriorProposal(Proposal):

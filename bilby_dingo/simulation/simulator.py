@@ -7,7 +7,7 @@ ASD_ref / sqrt(S), so that one network serves data with different noise.
 
 import numpy as np
 
-from ..proposals.prior import bilby_generator
+from ..utils import bilby_generator
 from .detector import DetectorProjector
 from .noise import whitening_factor
 from .time_proxies import network_parameters_from_times, shift_network_input

@@ -12,7 +12,7 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..proposals.prior import bilby_generator
+from ..utils import bilby_generator
 from ..simulation.waveforms import generate_polarisations
 from ..utils import atomic_path
 

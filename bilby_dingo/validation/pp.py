@@ -27,7 +27,7 @@ from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import ModelFileError, load_model
 from ..prior_strings import PriorStringError
 from ..proposals.network import network_proposal
-from ..proposals.prior import bilby_generator
+from ..utils import bilby_generator
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
 from ..utils import atomic_path
