@@ -95,20 +95,37 @@ class PSDFamily:
         log_f = np.log(self.frequencies)
         nodes = np.linspace(log_f[0], log_f[-1], max(int(perturbation_nodes), 2))
         # Row j: the hat function of node j on the grid, so that δ = values @ interpolation.
-        self._interpolation = np.stack([np.interp(log_f, nodes, np.eye(len(nodes))[j]) for j in range(len(nodes))])
+        self.interpolation = np.stack([np.interp(log_f, nodes, np.eye(len(nodes))[j]) for j in range(len(nodes))])
+
+    def draw_parameters(self, shape, rng):
+        """The random part of a PSD draw, for ``shape`` PSDs.
+
+        Returns (curve index, perturbation node values or None, log scale or None); the per-bin
+        arithmetic is :meth:`log_psd_from_parameters` (in numpy here, in torch on a training GPU).
+        """
+        shape = tuple(np.atleast_1d(shape))
+        choice = rng.integers(len(self.entries), size=shape)
+        values = None
+        if self.perturbation_sigma > 0:
+            values = rng.normal(0, self.perturbation_sigma, size=shape + (self.interpolation.shape[0],))
+        log_scale = None
+        low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
+        if high > low:
+            log_scale = rng.uniform(low, high, size=shape)
+        return choice, values, log_scale
+
+    def log_psd_from_parameters(self, choice, values, log_scale):
+        """log S = log S_k + δ(f) + log s for :meth:`draw_parameters`' output, shape ``choice.shape + (n_bins,)``."""
+        log_psd = self.log_psds[choice]
+        if values is not None:
+            log_psd = log_psd + values @ self.interpolation
+        if log_scale is not None:
+            log_psd = log_psd + log_scale[..., None]
+        return log_psd
 
     def sample_log_psd(self, shape, rng):
         """Draw log PSDs of shape ``shape + (n_bins,)``."""
-        shape = tuple(np.atleast_1d(shape))
-        choice = rng.integers(len(self.entries), size=shape)
-        log_psd = self.log_psds[choice]
-        if self.perturbation_sigma > 0:
-            values = rng.normal(0, self.perturbation_sigma, size=shape + (self._interpolation.shape[0],))
-            log_psd = log_psd + values @ self._interpolation
-        low, high = np.log(self.scale_range[0]), np.log(self.scale_range[1])
-        if high > low:
-            log_psd = log_psd + rng.uniform(low, high, size=shape)[..., None]
-        return log_psd
+        return self.log_psd_from_parameters(*self.draw_parameters(shape, rng))
 
     def reference_asd(self):
         """Geometric mean ASD of the family per bin: the scale of the network's ASD channel."""

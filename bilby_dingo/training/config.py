@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass
 
 import bilby
-from bilby_pipe.utils import convert_prior_string_input
+import numpy as np
 
 from ..simulation.noise import PSDError, PSDFamily
 from ..simulation.simulator import EXTRINSIC_PARAMETERS
@@ -41,6 +41,11 @@ KEYS = [
     Key("frequency-domain-source-model", "str", "lal_binary_black_hole", "Function of bilby.gw.source."),
     Key("prior-file", "path", None, "bilby prior file (give this or prior-dict)."),
     Key("prior-dict", "str", None, "Prior as a bilby_pipe-style dict string, e.g. {chirp_mass: Uniform(20, 40), ...}."),
+    Key("training-distance-prior", "str", None,
+        "Optional: the distance prior of the training data, a bilby prior string over the same range as the "
+        "prior's luminosity_distance, e.g. Uniform(name='luminosity_distance', minimum=100, maximum=3000). A "
+        "prior with more weight at small distances shows the network more loud signals. Only when distance is "
+        "not learned: the model then serves the prior's distance prior, which importance sampling applies exactly."),
     Key("deltaT", "float", 0.2, "Width in s of the uniform geocent_time prior around the trigger (bilby_pipe's deltaT)."),
     Key("post-trigger-duration", "float", 2.0, "Seconds of data after the trigger time (bilby_pipe's convention)."),
     Key("reference-time", "float", 1126259462.4,
@@ -76,6 +81,10 @@ KEYS = [
     Key("learning-rate", "float", 1e-3, "Adam learning rate."),
     Key("lr-schedule", "str", "cosine", "cosine (annealed over the epochs) or plateau (halve when validation stalls)."),
     Key("device", "str", "auto", "auto (CUDA when present), cpu or cuda."),
+    Key("simulation-backend", "str", "auto",
+        "Where the training data are simulated: numpy (on the CPU, in a thread beside the training), torch "
+        "(the per-bin work on the training device, with the polarisations held there), or auto: torch when "
+        "the device is a GPU, numpy otherwise."),
     Key("seed", "int", 0, "Seed of the waveform draws, noise and network initialisation."),
     Key("num-processes", "int", 1, "Processes generating waveforms."),
 ]
@@ -150,6 +159,7 @@ class TrainingConfig:
     frequency_domain_source_model: str
     prior_file: str
     prior_dict: str
+    training_distance_prior: str
     deltaT: float
     post_trigger_duration: float
     reference_time: float
@@ -175,6 +185,7 @@ class TrainingConfig:
     learning_rate: float
     lr_schedule: str
     device: str
+    simulation_backend: str
     seed: int
     num_processes: int
 
@@ -214,9 +225,25 @@ class TrainingConfig:
                 raise ConfigError(f"prior-file {self.prior_file} does not exist.")
             return bilby.gw.prior.BBHPriorDict(filename=self.prior_file)
         try:
+            # bilby_pipe only parses prior-dict strings: imported here, training with a prior-file runs
+            # where bilby_pipe is not installed (a GPU node).
+            from bilby_pipe.utils import convert_prior_string_input
+
             return bilby.gw.prior.BBHPriorDict(dictionary=convert_prior_string_input(self.prior_dict))
         except Exception as error:
             raise ConfigError(f"prior-dict cannot be read by bilby: {error}") from error
+
+    def training_data_priors(self, priors=None):
+        """The priors the training data are drawn from: the prior, with training-distance-prior if given."""
+        priors = bilby.gw.prior.BBHPriorDict(dictionary=dict(priors or self.priors()))
+        if self.training_distance_prior:
+            try:
+                distance = bilby.core.prior.PriorDict(
+                    dictionary=dict(luminosity_distance=self.training_distance_prior))["luminosity_distance"]
+            except Exception as error:
+                raise ConfigError(f"training-distance-prior cannot be read by bilby: {error}") from error
+            priors["luminosity_distance"] = distance
+        return priors
 
     def sampled_parameters(self, priors=None):
         priors = priors or self.priors()
@@ -279,6 +306,8 @@ class TrainingConfig:
             raise ConfigError("post-trigger-duration must lie inside (0, duration).")
         if self.lr_schedule not in ("cosine", "plateau"):
             raise ConfigError(f"lr-schedule must be 'cosine' or 'plateau', got '{self.lr_schedule}'.")
+        if self.simulation_backend not in ("auto", "numpy", "torch"):
+            raise ConfigError(f"simulation-backend must be auto, numpy or torch, got '{self.simulation_backend}'.")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got '{self.device}'.")
         if len(self.psd_scale_range) != 2:
@@ -343,7 +372,21 @@ class TrainingConfig:
                 f"inference-parameters {unknown} are not sampled in the prior; choose from {allowed}.")
         if self.gnpe_time_kernel is not None:
             self._validate_gnpe(priors, learned)
+        if self.training_distance_prior:
+            self._validate_training_distance_prior(priors, learned)
         return priors
+
+    def _validate_training_distance_prior(self, priors, learned):
+        if "luminosity_distance" in learned:
+            raise ConfigError(
+                "training-distance-prior needs luminosity_distance left out of inference-parameters (analysed with "
+                "bilby's distance marginalisation): a learned distance would follow the training prior, not yours.")
+        analysis, training = priors["luminosity_distance"], self.training_data_priors(priors)["luminosity_distance"]
+        if not (np.isclose(training.minimum, analysis.minimum) and np.isclose(training.maximum, analysis.maximum)):
+            raise ConfigError(
+                f"training-distance-prior covers {training.minimum:g}-{training.maximum:g} Mpc but the prior's "
+                f"luminosity_distance covers {analysis.minimum:g}-{analysis.maximum:g} Mpc: give it the same range, "
+                f"so that the network covers every distance the analysis prior allows.")
 
     def _validate_gnpe(self, priors, learned):
         width = self.gnpe_time_kernel

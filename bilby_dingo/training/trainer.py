@@ -23,6 +23,7 @@ from ..network.model_file import ModelFileError, atomic_torch_save, build_model,
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
 from ..simulation.time_proxies import UniformTimeKernel
+from ..simulation.torch_simulator import TorchTrainingDataSimulator
 from ..utils import atomic_path
 from .waveform_dataset import (
     generate_waveform_dataset,
@@ -34,6 +35,11 @@ from .waveform_dataset import (
 logger = logging.getLogger(f"bilby.{__name__}")
 
 VALIDATION_STREAM = 10**6  # generator index of the fixed validation noise, apart from every epoch
+
+
+def torch_generator_seed(seed, stream):
+    """One 63-bit seed per (seed, stream) for the device's noise generator (torch takes a single integer)."""
+    return int(np.random.SeedSequence([seed, stream, 7]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def resolve_device(name):
@@ -92,9 +98,13 @@ class Trainer:
         if config.gnpe_time_kernel is not None:
             kernel = UniformTimeKernel(config.gnpe_time_kernel, len(config.detectors))
         self.simulator = TrainingDataSimulator(
-            settings, config.interferometers(), plus, cross, parameters, self.priors, config.deltaT,
+            settings, config.interferometers(), plus, cross, parameters, config.training_data_priors(self.priors),
+            config.deltaT,
             config.reference_time, config.post_trigger_duration, self.psd_family, self.inference_parameters,
             gnpe_kernel=kernel)
+        self.device_simulator = None
+        if self.simulation_backend() == "torch":
+            self.device_simulator = TorchTrainingDataSimulator(self.simulator, self.device)
         order = np.random.default_rng([config.seed, 2]).permutation(config.num_waveforms)
         num_validation = max(1, int(round(config.validation_fraction * config.num_waveforms)))
         self.validation_indices, self.train_indices = order[:num_validation], order[num_validation:]
@@ -109,6 +119,12 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
         if self.resume:
             self._load_checkpoint()
+
+    def simulation_backend(self):
+        """numpy or torch: the config's choice, auto resolved by the device."""
+        if self.config.simulation_backend == "auto":
+            return "numpy" if self.device == "cpu" else "torch"
+        return self.config.simulation_backend
 
     def _initialise_model(self):
         """Standardisation from prior draws; SVD basis from whitened noise-free training waveforms."""
@@ -176,7 +192,8 @@ class Trainer:
                           best_validation_loss=float(self.best_validation_loss),
                           waveform_generation_time_s=float(self.waveform_generation_time),
                           training_time_s=float(sum(row["epoch_time_s"] for row in self.history)),
-                          device=self.device),
+                          device=self.device, hardware=hardware_description(self.device),
+                          simulation_backend=self.simulation_backend()),
         )
 
     def _gnpe_metadata(self):
@@ -222,9 +239,21 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------------
 
-    def _batches(self, indices, rng):
-        """Simulated batches, prepared in a background thread while the network trains on the last."""
+    def _batches(self, indices, rng, stream):
+        """Simulated batches, prepared in a background thread while the network trains on the last.
+
+        ``stream`` seeds the device's noise generator (torch backend): the epoch, or the validation stream.
+        """
         size = self.config.batch_size
+        if self.device_simulator is not None:
+            generator = torch.Generator(device=self.device).manual_seed(torch_generator_seed(self.config.seed, stream))
+
+            def simulate():
+                for start in range(0, len(indices), size):
+                    yield self.device_simulator.simulate(indices[start:start + size], rng, generator)
+
+            yield from prefetch(simulate())
+            return
 
         def simulate():
             for start in range(0, len(indices), size):
@@ -238,7 +267,7 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM])
         total, count = 0.0, 0
         with torch.no_grad():
-            for batch in self._batches(self.validation_indices, rng):
+            for batch in self._batches(self.validation_indices, rng, VALIDATION_STREAM):
                 total += self.model.loss(**batch).item() * len(batch["theta"])
                 count += len(batch["theta"])
         return total / count
@@ -252,7 +281,7 @@ class Trainer:
         data_wait = 0.0  # time the network waits for the next batch: the pipeline cost not hidden
         with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False,
                   disable=None) as bar:  # None: no bar when the output is not a terminal
-            batches = self._batches(order, rng)
+            batches = self._batches(order, rng, epoch)
             while True:
                 tick = time.perf_counter()
                 try:
@@ -310,6 +339,13 @@ class Trainer:
                 writer.writeheader()
                 writer.writerows(self.history)
         plot_history(self.history, self.paths["plot"])
+
+
+def hardware_description(device):
+    """The hardware a model was trained on, for its training record: the GPU's name or the CPU count."""
+    if str(device).startswith("cuda"):
+        return f"{torch.cuda.get_device_name(torch.device(device))}, {os.cpu_count()} CPU cores"
+    return f"CPU, {os.cpu_count()} cores"
 
 
 def prefetch(iterator, depth=2):

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +75,29 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in uninterrupted.history]
     for key, value in uninterrupted.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_torch_simulation_backend_trains_resumes_exactly_and_is_recorded(tmp_path):
+    # The GPU path (polarisations and per-bin simulation in torch on the training device), run on the CPU.
+    values = tiny_config_values(**{"num-waveforms": "200", "epochs": "2", "simulation-backend": "torch",
+                                   "gnpe-time-kernel": "0.001"})
+    values.pop("inference-parameters")  # GNPE learns every parameter here, ra and dec among them
+    uninterrupted = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "a"))
+    uninterrupted.prepare()
+    assert uninterrupted.device_simulator is not None
+    uninterrupted.train()
+    assert all(np.isfinite(row["train_loss"]) for row in uninterrupted.history)
+    metadata = read_model_file(uninterrupted.paths["model"])["metadata"]
+    assert metadata["training"]["simulation_backend"] == "torch"
+    assert metadata["training"]["hardware"].startswith("CPU")
+
+    first = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "b"))
+    first.prepare()
+    first.train(until_epoch=1)
+    resumed = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "b"), resume=True)
+    resumed.prepare()
+    resumed.train()
+    assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in uninterrupted.history]
 
 
 def test_cli_info_json_and_summary(trained_tiny_model):

@@ -16,6 +16,16 @@ def test_valid_config_and_defaults():
     assert "theta_jn" in default.resolved_inference_parameters()
 
 
+def test_training_distance_prior_replaces_only_the_training_datas_distance():
+    config = TrainingConfig.from_dict(tiny_config_values(**{
+        "training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1500)",
+        "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]"}))
+    analysis, training = config.priors(), config.training_data_priors()
+    assert type(analysis["luminosity_distance"]).__name__ == "PowerLaw"
+    assert type(training["luminosity_distance"]).__name__ == "Uniform"
+    assert all(str(training[key]) == str(analysis[key]) for key in analysis if key != "luminosity_distance")
+
+
 def test_underscores_and_hyphens_are_the_same_key():
     values = tiny_config_values()
     values["num_waveforms"] = values.pop("num-waveforms")
@@ -63,6 +73,12 @@ def test_help_lists_every_key():
                                                   "mean 'IMRPhenomD'"),
         ({"waveform-approximant": "TaylorF2x"}, "'TaylorF2x' is not .* Did you mean 'TaylorF2'"),
         ({"waveform-approximant": "imrphenomd"}, "Did you mean 'IMRPhenomD'"),
+        ({"simulation-backend": "cupy"}, "simulation-backend must be auto, numpy or torch"),
+        ({"training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1500)"},
+         "needs luminosity_distance left out of inference-parameters"),
+        ({"training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1000)",
+          "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]"},
+         "covers 200-1000 Mpc but the prior's luminosity_distance covers 200-1500 Mpc: give it the same range"),
     ],
 )
 def test_config_errors(overrides, message):
