@@ -6,7 +6,9 @@ Every epoch draws its batches, noise and extrinsic parameters from a generator s
 uninterrupted run would.
 """
 
+import copy
 import csv
+import dataclasses
 import logging
 import os
 import queue
@@ -113,12 +115,48 @@ class Trainer:
         self._initialise_model()
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
-        if config.lr_schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
-        else:
-            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
+        self.scheduler = self._make_scheduler()
         if self.resume:
             self._load_checkpoint()
+
+    def _make_scheduler(self):
+        if self.config.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.config.epochs)
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
+
+    def set_epochs(self, epochs):
+        """Set the number of epochs after :meth:`prepare`, before the first epoch (e.g. to fit a time budget).
+
+        The cosine schedule anneals over the new number; the model file records it.
+        """
+        if self.history:
+            raise ValueError("The number of epochs can only be set before training starts.")
+        self.config = dataclasses.replace(self.config, epochs=int(epochs))
+        self.scheduler = self._make_scheduler()
+
+    def measure_throughput(self, num_batches=20, warm_up=3):
+        """Training samples per second, simulation included, measured on a copy of the model (left untouched)."""
+        model = copy.deepcopy(self.model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.config.learning_rate)
+        # A stream apart from every epoch's and the validation's, so the measurement changes no training draw.
+        rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM + 1])
+        indices = rng.choice(self.train_indices, size=(num_batches + warm_up) * self.config.batch_size)
+        model.train()
+        count, start = 0, None
+        for step, batch in enumerate(self._batches(indices, rng, VALIDATION_STREAM + 1)):
+            if step == warm_up:
+                if self.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+            optimizer.zero_grad()
+            loss = model.loss(**batch)
+            loss.backward()
+            optimizer.step()
+            if step >= warm_up:
+                count += len(batch["theta"])
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return count / (time.perf_counter() - start)
 
     def simulation_backend(self):
         """numpy or torch: the config's choice, auto resolved by the device."""
@@ -323,6 +361,7 @@ class Trainer:
                 self._write_model(best_state)
             self._save_checkpoint(epoch, best_state)
             self._write_history()
+            self.start_epoch, self._best_state = epoch + 1, best_state  # a later train() call continues here
             logger.info(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {validation_loss:.4f}, "
                         f"{len(self.train_indices) / elapsed:.0f} samples/s")
         return self.history
