@@ -17,7 +17,7 @@ shift 2
 mkdir -p "$OUTDIR"
 if [ -d .whl ]; then
     mkdir -p /tmp/site
-    for archive in .whl/*.zip; do unzip -qo "$archive" -d /tmp/site; done
+    for archive in .whl/*.zip; do python3 -m zipfile -e "$archive" /tmp/site; done
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD
 else
