@@ -76,6 +76,11 @@ KEYS = [
     Key("flow-hidden", "int", 128, "Width of the flow's coupling networks."),
     Key("flow-blocks-per-transform", "int", 2, "Residual blocks per coupling network."),
     Key("flow-bins", "int", 8, "Rational-quadratic spline bins."),
+    Key("initial-model", "path", None,
+        "Start from the weights of this model file instead of a fresh network (training continued with new "
+        "waveforms, a new distance prior or schedule). Its standardisation and SVD basis are kept; it must "
+        "have this config's detectors, band, approximant, time settings, inference parameters, GNPE kernel "
+        "and network settings."),
     Key("epochs", "int", 20, "Training epochs."),
     Key("batch-size", "int", 256, "Training batch size."),
     Key("learning-rate", "float", 1e-3, "Adam learning rate."),
@@ -180,6 +185,7 @@ class TrainingConfig:
     flow_hidden: int
     flow_blocks_per_transform: int
     flow_bins: int
+    initial_model: str
     epochs: int
     batch_size: int
     learning_rate: float

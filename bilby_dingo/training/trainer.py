@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..network.embedding import svd_basis
-from ..network.model_file import ModelFileError, atomic_torch_save, build_model, save_model
+from ..network.model_file import ModelFileError, atomic_torch_save, build_model, load_model, save_model
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
 from ..simulation.time_proxies import UniformTimeKernel
@@ -74,6 +74,7 @@ class Trainer:
         self.start_epoch = 1
         self.best_validation_loss = np.inf
         self.waveform_generation_time = 0.0
+        self.initial_model_record = None
 
     # --- set-up ------------------------------------------------------------------------------------
 
@@ -112,7 +113,10 @@ class Trainer:
         self.validation_indices, self.train_indices = order[:num_validation], order[num_validation:]
 
         self.model = build_model(self.metadata(num_bins=len(settings.frequencies())))
-        self._initialise_model()
+        if config.initial_model:
+            self._start_from_initial_model()
+        else:
+            self._initialise_model()
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.scheduler = self._make_scheduler()
@@ -163,6 +167,30 @@ class Trainer:
         if self.config.simulation_backend == "auto":
             return "numpy" if self.device == "cpu" else "torch"
         return self.config.simulation_backend
+
+    # What must agree between this config and an initial model for its weights to mean the same here.
+    INITIAL_MODEL_KEYS = ("detectors", "duration", "sampling_frequency", "minimum_frequency", "maximum_frequency",
+                          "reference_frequency", "waveform_approximant", "frequency_domain_source_model",
+                          "reference_time", "post_trigger_duration", "deltaT", "inference_parameters", "network",
+                          "num_bins", "gnpe", "psd_family")
+
+    def _start_from_initial_model(self):
+        """Weights, standardisation and SVD basis from ``initial-model``, after checking it fits this config."""
+        path = self.config.initial_model
+        model, metadata = load_model(path)
+        ours = self.metadata(num_bins=int(self.model.reference_asd.shape[0]))
+        different = [key for key in self.INITIAL_MODEL_KEYS if metadata.get(key) != ours.get(key)]
+        if different:
+            raise ModelFileError(
+                f"initial-model {path} does not fit this config: it differs in {different} "
+                f"(model: {[metadata.get(key) for key in different]}, config: {[ours.get(key) for key in different]}). "
+                f"Start from a model trained with the same settings, or drop initial-model.")
+        self.model.load_state_dict(model.state_dict())
+        training = metadata.get("training", {})
+        self.initial_model_record = dict(path=os.path.abspath(path), epochs_trained=training.get("epochs_trained"),
+                                         best_validation_loss=training.get("best_validation_loss"),
+                                         device=training.get("device"))
+        logger.info(f"Starting from the weights of {path}")
 
     def _initialise_model(self):
         """Standardisation from prior draws; SVD basis from whitened noise-free training waveforms."""
@@ -231,7 +259,8 @@ class Trainer:
                           waveform_generation_time_s=float(self.waveform_generation_time),
                           training_time_s=float(sum(row["epoch_time_s"] for row in self.history)),
                           device=self.device, hardware=hardware_description(self.device),
-                          simulation_backend=self.simulation_backend()),
+                          simulation_backend=self.simulation_backend(),
+                          initial_model=getattr(self, "initial_model_record", None)),
         )
 
     def _gnpe_metadata(self):

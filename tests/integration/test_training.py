@@ -100,6 +100,24 @@ def test_torch_simulation_backend_trains_resumes_exactly_and_is_recorded(tmp_pat
     assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in uninterrupted.history]
 
 
+def test_initial_model_starts_from_its_weights_and_a_misfit_is_refused(trained_tiny_model, tmp_path):
+    _, path = trained_tiny_model
+    values = tiny_config_values(**{"initial-model": path, "seed": "11", "epochs": "1"})
+    continued = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "continued"))
+    continued.prepare()
+    initial, _ = load_model(path)
+    for key, value in initial.state_dict().items():
+        torch.testing.assert_close(continued.model.state_dict()[key], value, rtol=0, atol=0)
+    continued.train()
+    record = read_model_file(continued.paths["model"])["metadata"]["training"]["initial_model"]
+    assert record["path"] == os.path.abspath(path) and record["epochs_trained"] == 3
+
+    misfit = Trainer(TrainingConfig.from_dict(tiny_config_values(**{"initial-model": path, "flow-hidden": "24"})),
+                     outdir=str(tmp_path / "misfit"))
+    with pytest.raises(ModelFileError, match=r"does not fit this config: it differs in \['network'\]"):
+        misfit.prepare()
+
+
 def test_cli_info_json_and_summary(trained_tiny_model):
     _, path = trained_tiny_model
     output = subprocess.run([os.path.join(BIN, "bilby_dingo_info"), path, "--json"], check=True,
