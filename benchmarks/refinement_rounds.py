@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 import bilby_dingo  # noqa: E402
 import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
 import bilby_dingo.proposals.fitted as fitted  # noqa: E402
-from bilby_dingo.importance_sampling.likelihood import log_likelihoods  # noqa: E402
-from bilby_dingo.proposals.network import network_proposal  # noqa: E402
+from bilby_dingo.utils import log_likelihoods  # noqa: E402
+from bilby_dingo.proposals.factory import network_proposal  # noqa: E402
 from bilby_dingo.settings import DingoSettings  # noqa: E402
 from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
 

@@ -14,8 +14,7 @@ The data flow, one package per step::
     models/               the default model: config, trained file, default_model(), analysis_priors()
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .models import default_model
 from .proposals import MultivariateStudentTProposal, PriorProposal, Proposal
 

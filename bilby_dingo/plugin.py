@@ -15,7 +15,7 @@ from bilby.core.sampler.base_sampler import Sampler, signal_wrapper
 from bilby.core.utils import random as bilby_random
 from scipy.special import logsumexp
 
-from . import __version__
+from ._version import __version__
 from .importance_sampling.diagnostics import (
     plot_log_probabilities,
     plot_posterior_corner,
@@ -168,7 +168,7 @@ class Dingo(Sampler):
         if isinstance(proposal, str) and proposal.lower() == "prior":
             proposal = PriorProposal(self.priors, self.search_parameter_keys)
         elif isinstance(proposal, str) and proposal.lower() == "network":
-            from .proposals.network import network_proposal
+            from .proposals.factory import network_proposal
 
             proposal = network_proposal(
                 self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,

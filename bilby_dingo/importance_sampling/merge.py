@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from .. import __version__
+from .._version import __version__
 from ..utils import atomic_path
 from .fingerprint import differing_components
 from .result_files import ResultFileError, check_result_path, read_result

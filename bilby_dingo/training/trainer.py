@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..network.embedding import svd_basis
 from ..network.model_file import ModelFileError, atomic_torch_save, build_model, save_model
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
 from ..simulation.time_proxies import UniformTimeKernel
-from ..utils import atomic_path
+from ..utils import atomic_path, resolve_device
 from .waveform_dataset import (
     generate_waveform_dataset,
     load_waveform_dataset,
@@ -34,14 +34,6 @@ from .waveform_dataset import (
 logger = logging.getLogger(f"bilby.{__name__}")
 
 VALIDATION_STREAM = 10**6  # generator index of the fixed validation noise, apart from every epoch
-
-
-def resolve_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device = cuda, but PyTorch sees no CUDA device. Use device = cpu or auto.")
-    return name
 
 
 class Trainer:

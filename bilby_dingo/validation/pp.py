@@ -26,7 +26,7 @@ import pandas as pd
 from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import ModelFileError, load_model
 from ..prior_strings import PriorStringError
-from ..proposals.network import network_proposal
+from ..proposals.factory import network_proposal
 from ..utils import bilby_generator
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
@@ -247,7 +247,7 @@ def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_tim
 
 def build_parser():
     """The command line of ``bilby_dingo_pp``."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(prog="bilby_dingo_pp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
