@@ -14,8 +14,11 @@ The data flow, one package per step::
     models/               the default model: config, trained file, default_model(), analysis_priors()
 """
 
+from . import errors
 from ._version import __version__
+from .errors import *  # noqa: F403  (every error class, listed in errors.__all__)
 from .models import default_model
 from .proposals import MultivariateStudentTProposal, PriorProposal, Proposal
 
-__all__ = ["MultivariateStudentTProposal", "PriorProposal", "Proposal", "__version__", "default_model"]
+__all__ = ["MultivariateStudentTProposal", "PriorProposal", "Proposal", "__version__", "default_model",
+           *errors.__all__]

@@ -16,6 +16,7 @@ from bilby.core.utils import random as bilby_random
 from scipy.special import logsumexp
 
 from ._version import __version__
+from .errors import SettingsError
 from .importance_sampling.diagnostics import (
     plot_log_probabilities,
     plot_posterior_corner,
@@ -145,7 +146,7 @@ class Dingo(Sampler):
             if name in translated and translated[name] != value:
                 hint = (" In bilby_pipe, set the seed with the top-level 'sampling-seed' option: bilby_pipe "
                         "adds sampling_seed to sampler-kwargs itself." if name == "sampling_seed" else "")
-                raise ValueError(
+                raise SettingsError(
                     f"Keyword '{name}' is given twice with different values, as '{spelling[name]}' and "
                     f"'{key}'. Give it once.{hint}"
                 )

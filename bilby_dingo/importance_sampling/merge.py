@@ -27,16 +27,13 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .._version import __version__
+from ..errors import MergeError
 from ..utils import atomic_path
 from .fingerprint import differing_components
 from .result_files import ResultFileError, check_result_path, read_result
 from .statistics import efficiency_warning_message, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")
-
-
-class MergeError(ValueError):
-    """Results that cannot be pooled into one analysis."""
 
 
 def _check_mergeable(results):

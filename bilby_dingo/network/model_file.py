@@ -8,6 +8,7 @@ import os
 
 import torch
 
+from ..errors import ModelFileError
 from ..utils import atomic_path
 from .posterior_model import PosteriorModel
 
@@ -20,10 +21,6 @@ REQUIRED_METADATA = [
     "reference_frequency", "inference_parameters", "priors", "gnpe", "reference_time", "post_trigger_duration",
     "deltaT", "psd_family", "network", "num_bins",
 ]
-
-
-class ModelFileError(ValueError):
-    """A file that is not a usable bilby_dingo model."""
 
 
 def atomic_torch_save(payload, path):

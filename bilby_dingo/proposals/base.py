@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class ProposalError(ValueError):
-    """A proposal that cannot serve the requested analysis."""
+from ..errors import ProposalError
 
 
 @dataclass
