@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .errors import SettingsError
+from .importance_sampling.result_meta import DEFAULT_EFFICIENCY_WARNING
 
 DEFAULT_NUM_SAMPLES = 10_000
 DEFAULT_MAX_SAMPLES = 1_000_000
@@ -83,7 +84,7 @@ class DingoSettings:
     resume: bool = True
     check_point_delta_t: float = 600.0
     sampling_seed: int = None
-    efficiency_warning: float = 0.01
+    efficiency_warning: float = DEFAULT_EFFICIENCY_WARNING
     diagnostic_plots: bool = True
     gnpe_iterations: int = 30
     gnpe_chains: int = 5000
