@@ -116,6 +116,9 @@ class Dingo(Sampler):
             logger.info(f"No model given: using the default model {default_model}")
             self.settings = dataclasses.replace(self.settings, model=default_model, proposal="network")
             self._kwargs.update(model=default_model, proposal="network")
+        # The run's one seed, fixed before the proposal is built: a network proposal sets up with it (GNPE's
+        # Gibbs chains, the auxiliary fit), so an unseeded or resumed run sets up with the seed it records.
+        self.seed = self._sampling_seed()
         try:
             self.proposal = self._build_proposal(self.settings.proposal)
         except ModelScopeError as error:
@@ -174,7 +177,7 @@ class Dingo(Sampler):
             proposal = network_proposal(
                 self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,
                 device=self.settings.device, allow_waveform_mismatch=self.settings.allow_waveform_mismatch,
-                seed=self.settings.sampling_seed or 0, gnpe_iterations=self.settings.gnpe_iterations,
+                seed=self.seed, gnpe_iterations=self.settings.gnpe_iterations,
                 gnpe_chains=self.settings.gnpe_chains, gnpe_guide_draws=self.settings.gnpe_guide_draws,
             )
         elif not isinstance(proposal, Proposal):
@@ -267,7 +270,7 @@ class Dingo(Sampler):
     @signal_wrapper
     def run_sampler(self):
         self._check_resumable()
-        seed = self._sampling_seed()
+        seed = self.seed
         self.kwargs["sampling_seed"] = seed
         # One seed drives everything: the proposal, the rejection step, and bilby's own generator
         # (constraint normalisation, later the conversion function).
