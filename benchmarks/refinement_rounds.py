@@ -19,7 +19,7 @@ import time
 import bilby
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# quickstart.py is an example script, not part of the installed package.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
 import bilby_dingo  # noqa: E402
