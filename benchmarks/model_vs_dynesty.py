@@ -26,7 +26,6 @@ from bilby_dingo.utils import atomic_path
 from bilby_dingo.validation.compare import compare_results
 from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
 
-
 MAX_DRAWS = 1000  # injections tried per --min-snr before giving up
 
 
