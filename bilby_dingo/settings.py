@@ -4,12 +4,15 @@ bilby_pipe hands sampler-kwargs over as parsed strings ('None', 1e5 as a float, 
 every value is coerced here and every error names the keyword and the fix.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .errors import SettingsError
 from .importance_sampling.result_meta import DEFAULT_EFFICIENCY_WARNING
+from .proposals.base import Proposal
 
 DEFAULT_NUM_SAMPLES = 10_000
 DEFAULT_MAX_SAMPLES = 1_000_000
@@ -73,17 +76,17 @@ class DingoSettings:
         A user-supplied multiprocessing pool (bilby's convention).
     """
 
-    proposal: object = None
-    model: str = None
+    proposal: str | Proposal | None = None
+    model: str | None = None
     device: str = "cpu"
     allow_waveform_mismatch: bool = False
-    num_samples: int = None
-    target_n_eff: int = None
-    max_samples: int = None
+    num_samples: int | None = None
+    target_n_eff: int | None = None
+    max_samples: int | None = None
     batch_size: int = 10_000
     resume: bool = True
     check_point_delta_t: float = 600.0
-    sampling_seed: int = None
+    sampling_seed: int | None = None
     efficiency_warning: float = DEFAULT_EFFICIENCY_WARNING
     diagnostic_plots: bool = True
     gnpe_iterations: int = 30
@@ -95,15 +98,15 @@ class DingoSettings:
     refine_alpha: float = 0.1
     refine_target_efficiency: float = 0.2
     refine_max_components: int = 8
-    posterior_size: int = None
-    pool: object = None
+    posterior_size: int | None = None
+    pool: object | None = None
 
     @classmethod
-    def keywords(cls):
+    def keywords(cls) -> list[str]:
         return [field.name for field in fields(cls)]
 
     @classmethod
-    def from_kwargs(cls, kwargs, ignored=()):
+    def from_kwargs(cls, kwargs: dict, ignored=()) -> DingoSettings:
         """Validate and coerce a keyword dictionary; unknown keys raise a SettingsError (a ValueError)."""
         known = set(cls.keywords()) | set(ignored)
         unknown = sorted(key for key in kwargs if key not in known)
