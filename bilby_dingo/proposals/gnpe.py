@@ -66,6 +66,7 @@ class GNPEProposal(NetworkProposal):
         self.gnpe_chains = int(gnpe_chains)
         self.gnpe_guide_draws = int(gnpe_guide_draws)
         self.setup_likelihood_evaluations = 0
+        # Last: the base constructor runs the set-up hook (_prepare: the Gibbs chains), which reads the settings above.
         super().__init__(*args, **kwargs)
 
     def describe(self):
