@@ -18,13 +18,11 @@ import time
 import bilby
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from bilby_dingo.models import training_priors  # noqa: E402
-from bilby_dingo.network.model_file import load_model  # noqa: E402
-from bilby_dingo.training.config import TrainingConfig  # noqa: E402
-from bilby_dingo.training.trainer import Trainer  # noqa: E402
-from bilby_dingo.validation.pp import simulate_event  # noqa: E402
+from bilby_dingo.models import training_priors
+from bilby_dingo.network.model_file import load_model
+from bilby_dingo.training.config import TrainingConfig
+from bilby_dingo.training.trainer import Trainer
+from bilby_dingo.validation.pp import simulate_event
 
 INJECTION = dict(chi_1=0.0, chi_2=0.0, theta_jn=0.4, phase=1.3, ra=1.0, dec=0.3, psi=0.5, luminosity_distance=2000.0)
 PRIOR = ("{chirp_mass: Uniform(name='chirp_mass', minimum=25, maximum=35), "

@@ -20,14 +20,11 @@ import time
 import bilby
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from bilby_dingo.models import default_distance_lookup_table, training_priors  # noqa: E402
-from bilby_dingo.network.model_file import load_model  # noqa: E402
-from bilby_dingo.utils import atomic_path  # noqa: E402
-from bilby_dingo.validation.compare import compare_results  # noqa: E402
-from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event  # noqa: E402
-
+from bilby_dingo.models import default_distance_lookup_table, training_priors
+from bilby_dingo.network.model_file import load_model
+from bilby_dingo.utils import atomic_path
+from bilby_dingo.validation.compare import compare_results
+from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
 
 MAX_DRAWS = 1000  # injections tried per --min-snr before giving up
 

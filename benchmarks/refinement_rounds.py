@@ -19,16 +19,17 @@ import time
 import bilby
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# quickstart.py is an example script, not part of the installed package.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+
+from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
 
 import bilby_dingo  # noqa: E402
 import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
 import bilby_dingo.proposals.fitted as fitted  # noqa: E402
-from bilby_dingo.importance_sampling.likelihood import log_likelihoods  # noqa: E402
-from bilby_dingo.proposals.network import network_proposal  # noqa: E402
+from bilby_dingo.proposals.factory import network_proposal  # noqa: E402
 from bilby_dingo.settings import DingoSettings  # noqa: E402
-from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
+from bilby_dingo.utils import log_likelihoods  # noqa: E402
 
 KEYS = ["chirp_mass", "mass_ratio", "chi_1", "chi_2", "theta_jn", "psi", "ra", "dec", "geocent_time"]
 

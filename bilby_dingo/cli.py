@@ -10,7 +10,7 @@ import numpy as np
 
 
 def _add_version(parser):
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from bilby.core.sampler.base_sampler import Sampler, signal_wrapper
 from bilby.core.utils import random as bilby_random
-from scipy.special import logsumexp
 
-from . import __version__
+from ._version import __version__
+from .errors import SettingsError
 from .importance_sampling.diagnostics import (
     plot_log_probabilities,
     plot_posterior_corner,
@@ -28,13 +28,8 @@ from .importance_sampling.driver import ImportanceSamplingRun
 from .importance_sampling.fingerprint import analysis_fingerprint, differing_components
 from .importance_sampling.likelihood import LikelihoodEvaluator
 from .importance_sampling.refinement import ProposalRefinement, state_files, stored_seed
-from .importance_sampling.statistics import (
-    efficiency_warning_message,
-    pareto_k_hat,
-    rejection_sample,
-    resample,
-    summarize,
-)
+from .importance_sampling.result_meta import normalised_weights, weight_meta_data
+from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
@@ -43,6 +38,19 @@ logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with it
 
 # Arguments bilby's Sampler takes by name; everything else is a dingo keyword.
 _BILBY_SAMPLER_ARGUMENTS = set(inspect.signature(Sampler.__init__).parameters) - {"self", "kwargs"}
+
+
+def default_model_for(likelihood):
+    """The shipped default model's path if it can serve ``likelihood`` (GW data, the file present), else None.
+
+    Only a resolver: the caller decides whether to use it (no model and no proposal given) and updates
+    the settings.
+    """
+    from . import models
+
+    if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
+        return None
+    return models.DEFAULT_MODEL_FILE
 
 
 class Dingo(Sampler):
@@ -102,8 +110,15 @@ class Dingo(Sampler):
         proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
         super().__init__(likelihood, priors, **kwargs)
-        uses_default_model = given.model is None and not proposal_given and self._use_the_default_model_for_gw_data(
-            likelihood)
+        default_model = None if given.model is not None or proposal_given else default_model_for(likelihood)
+        uses_default_model = default_model is not None
+        if uses_default_model:
+            logger.info(f"No model given: using the default model {default_model}")
+            self.settings = dataclasses.replace(self.settings, model=default_model, proposal="network")
+            self._kwargs.update(model=default_model, proposal="network")
+        # The run's one seed, fixed before the proposal is built: a network proposal sets up with it (GNPE's
+        # Gibbs chains, the auxiliary fit), so an unseeded or resumed run sets up with the seed it records.
+        self.seed = self._sampling_seed()
         try:
             self.proposal = self._build_proposal(self.settings.proposal)
         except ModelScopeError as error:
@@ -118,17 +133,6 @@ class Dingo(Sampler):
                 f"`bilby_dingo_train my_model.ini --outdir outdir_my_model` and pass "
                 f"model='outdir_my_model/<label>_model.pt' (sampler-kwargs in bilby_pipe); or pass proposal='prior' "
                 f"to importance-sample from the prior.") from error
-
-    def _use_the_default_model_for_gw_data(self, likelihood):
-        """No model and no proposal given, GW data, and a default model shipped: use it (returns whether)."""
-        from . import models
-
-        if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
-            return False
-        logger.info(f"No model given: using the default model {models.DEFAULT_MODEL_FILE}")
-        self.settings = dataclasses.replace(self.settings, model=models.DEFAULT_MODEL_FILE, proposal="network")
-        self._kwargs.update(model=self.settings.model, proposal="network")
-        return True
 
     # --- keywords ----------------------------------------------------------------------------------
 
@@ -145,7 +149,7 @@ class Dingo(Sampler):
             if name in translated and translated[name] != value:
                 hint = (" In bilby_pipe, set the seed with the top-level 'sampling-seed' option: bilby_pipe "
                         "adds sampling_seed to sampler-kwargs itself." if name == "sampling_seed" else "")
-                raise ValueError(
+                raise SettingsError(
                     f"Keyword '{name}' is given twice with different values, as '{spelling[name]}' and "
                     f"'{key}'. Give it once.{hint}"
                 )
@@ -168,12 +172,12 @@ class Dingo(Sampler):
         if isinstance(proposal, str) and proposal.lower() == "prior":
             proposal = PriorProposal(self.priors, self.search_parameter_keys)
         elif isinstance(proposal, str) and proposal.lower() == "network":
-            from .proposals.network import network_proposal
+            from .proposals.factory import network_proposal
 
             proposal = network_proposal(
                 self.settings.model, self.likelihood, self.priors, self.search_parameter_keys,
                 device=self.settings.device, allow_waveform_mismatch=self.settings.allow_waveform_mismatch,
-                seed=self.settings.sampling_seed or 0, gnpe_iterations=self.settings.gnpe_iterations,
+                seed=self.seed, gnpe_iterations=self.settings.gnpe_iterations,
                 gnpe_chains=self.settings.gnpe_chains, gnpe_guide_draws=self.settings.gnpe_guide_draws,
             )
         elif not isinstance(proposal, Proposal):
@@ -266,7 +270,7 @@ class Dingo(Sampler):
     @signal_wrapper
     def run_sampler(self):
         self._check_resumable()
-        seed = self._sampling_seed()
+        seed = self.seed
         self.kwargs["sampling_seed"] = seed
         # One seed drives everything: the proposal, the rejection step, and bilby's own generator
         # (constraint normalisation, later the conversion function).
@@ -306,7 +310,7 @@ class Dingo(Sampler):
     def _fill_result(self, store, proposal, refinement, rejection_rng):
         keys = self.search_parameter_keys
         log_w = store.evaluated_log_weights()
-        summary = summarize(log_w)
+        summary, weight_entries = weight_meta_data(log_w, self.settings.efficiency_warning)
         if self.settings.posterior_size is None:
             kept = rejection_sample(log_w, rejection_rng)
             unweighting = "rejection sampling: distinct draws kept with probability w / max w"
@@ -322,7 +326,7 @@ class Dingo(Sampler):
         result.log_likelihood_evaluations = store.log_likelihood[kept]
         result.log_prior_evaluations = store.log_prior[kept]
         nested = pd.DataFrame(store.theta, columns=keys)
-        nested["weights"] = np.exp(log_w - logsumexp(log_w))
+        nested["weights"] = normalised_weights(log_w)
         nested["log_weights"] = log_w
         nested["log_likelihood"] = store.log_likelihood
         nested["log_prior"] = store.log_prior
@@ -341,10 +345,8 @@ class Dingo(Sampler):
         refinement_calls = 0 if refinement is None else refinement.num_likelihood_evaluations
         result.num_likelihood_evaluations = store.num_likelihood_evaluations + setup_calls + refinement_calls
 
-        pareto_k = pareto_k_hat(log_w)
-        warning = efficiency_warning_message(summary, self.settings.efficiency_warning, pareto_k)
-        if warning:
-            logger.warning(warning)
+        if weight_entries["efficiency_warning"]:
+            logger.warning(weight_entries["efficiency_warning"])
         scope_warning = self._scope_warning(store, log_w)
         if scope_warning:
             logger.warning(scope_warning)
@@ -354,13 +356,8 @@ class Dingo(Sampler):
             version=__version__,
             proposal=proposal.describe(),
             sampling_seed=int(store.seed),
-            num_proposals=int(store.num_draws),
+            **weight_entries,
             num_batches=int(store.num_batches),
-            n_eff=summary.n_eff,
-            sample_efficiency=summary.sample_efficiency,
-            log_evidence_std=summary.log_evidence_std,
-            pareto_k=pareto_k,
-            num_zero_weight=summary.num_zero_weight,
             num_outside_prior=int(np.count_nonzero(~np.isfinite(store.log_prior))),
             num_nonfinite_likelihood=store.num_nonfinite_likelihood,
             num_posterior_samples=int(len(kept)),
@@ -371,7 +368,6 @@ class Dingo(Sampler):
             proposal_setup_likelihood_evaluations=setup_calls,
             refinement_likelihood_evaluations=refinement_calls,
             refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
-            efficiency_warning=warning,
             analysis_fingerprint=self._fingerprint(self.proposal),
             scope_warning=scope_warning,
         )

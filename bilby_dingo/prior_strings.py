@@ -15,11 +15,9 @@ import math
 
 import bilby
 
+from .errors import PriorStringError
+
 __all__ = ["PriorStringError", "PRIOR_CLASSES", "parse_prior_string", "parse_prior_strings"]
-
-
-class PriorStringError(ValueError):
-    """A prior string that is not a whitelisted bilby prior with literal arguments."""
 
 
 # Unconditional bilby priors whose arguments are numbers, strings or other priors (no functions, no files).

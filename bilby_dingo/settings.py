@@ -4,9 +4,15 @@ bilby_pipe hands sampler-kwargs over as parsed strings ('None', 1e5 as a float, 
 every value is coerced here and every error names the keyword and the fix.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, fields
 
 import numpy as np
+
+from .errors import SettingsError
+from .importance_sampling.result_meta import DEFAULT_EFFICIENCY_WARNING
+from .proposals.base import Proposal
 
 DEFAULT_NUM_SAMPLES = 10_000
 DEFAULT_MAX_SAMPLES = 1_000_000
@@ -70,18 +76,18 @@ class DingoSettings:
         A user-supplied multiprocessing pool (bilby's convention).
     """
 
-    proposal: object = None
-    model: str = None
+    proposal: str | Proposal | None = None
+    model: str | None = None
     device: str = "cpu"
     allow_waveform_mismatch: bool = False
-    num_samples: int = None
-    target_n_eff: int = None
-    max_samples: int = None
+    num_samples: int | None = None
+    target_n_eff: int | None = None
+    max_samples: int | None = None
     batch_size: int = 10_000
     resume: bool = True
     check_point_delta_t: float = 600.0
-    sampling_seed: int = None
-    efficiency_warning: float = 0.01
+    sampling_seed: int | None = None
+    efficiency_warning: float = DEFAULT_EFFICIENCY_WARNING
     diagnostic_plots: bool = True
     gnpe_iterations: int = 30
     gnpe_chains: int = 5000
@@ -92,20 +98,20 @@ class DingoSettings:
     refine_alpha: float = 0.1
     refine_target_efficiency: float = 0.2
     refine_max_components: int = 8
-    posterior_size: int = None
-    pool: object = None
+    posterior_size: int | None = None
+    pool: object | None = None
 
     @classmethod
-    def keywords(cls):
+    def keywords(cls) -> list[str]:
         return [field.name for field in fields(cls)]
 
     @classmethod
-    def from_kwargs(cls, kwargs, ignored=()):
-        """Validate and coerce a keyword dictionary; unknown keys raise a ValueError."""
+    def from_kwargs(cls, kwargs: dict, ignored=()) -> DingoSettings:
+        """Validate and coerce a keyword dictionary; unknown keys raise a SettingsError (a ValueError)."""
         known = set(cls.keywords()) | set(ignored)
         unknown = sorted(key for key in kwargs if key not in known)
         if unknown:
-            raise ValueError(
+            raise SettingsError(
                 f"Unknown keyword(s) for sampler 'dingo': {unknown}. Valid keywords are "
                 f"{sorted(cls.keywords())} (and the pool sizes {sorted(ignored)})."
             )
@@ -119,7 +125,7 @@ class DingoSettings:
             if key in values:
                 number = _int(key, values[key]) if values[key] is not None else None
                 if number is None or number < 1:
-                    raise ValueError(
+                    raise SettingsError(
                         f"{key}={values[key]!r}: GNPE needs at least one Gibbs iteration and one chain (DINGO uses "
                         f"30 iterations; the defaults are 30 and 5000).")
                 values[key] = number
@@ -127,7 +133,7 @@ class DingoSettings:
             # None (bilby_pipe: 'None') turns the guided start off, like 0.
             number = 0 if values["gnpe_guide_draws"] is None else _int("gnpe_guide_draws", values["gnpe_guide_draws"])
             if number < 0:
-                raise ValueError(f"gnpe_guide_draws={number}: give 0 or None (chains start from the initialisation "
+                raise SettingsError(f"gnpe_guide_draws={number}: give 0 or None (chains start from the initialisation "
                                  f"network) or a positive number of candidates (default 2000).")
             values["gnpe_guide_draws"] = number
         if "refine" in values:
@@ -136,24 +142,24 @@ class DingoSettings:
             if key in values:
                 number = _positive_int(key, values[key])
                 if number is None:
-                    raise ValueError(f"{key} must be a positive integer, got None; leave it out for the default "
+                    raise SettingsError(f"{key} must be a positive integer, got None; leave it out for the default "
                                      f"({getattr(cls, key)}).")
                 values[key] = number
         if values.get("refine_draws") is not None and values["refine_draws"] < 100:
-            raise ValueError(f"refine_draws={values['refine_draws']}: a round needs at least 100 draws to fit a "
+            raise SettingsError(f"refine_draws={values['refine_draws']}: a round needs at least 100 draws to fit a "
                              f"density to (default 5000).")
         for key, upper in (("refine_alpha", 1.0), ("refine_target_efficiency", 1.0)):
             if key in values:
                 value = _positive_float(key, values[key])
                 if value > upper:
-                    raise ValueError(f"{key}={value} must lie in (0, 1].")
+                    raise SettingsError(f"{key}={value} must lie in (0, 1].")
                 values[key] = value
         if "posterior_size" in values:
             values["posterior_size"] = _positive_int("posterior_size", values["posterior_size"])
         if "sampling_seed" in values and values["sampling_seed"] is not None:
             values["sampling_seed"] = _int("sampling_seed", values["sampling_seed"])
             if values["sampling_seed"] < 0:
-                raise ValueError(f"sampling_seed must be a non-negative integer (numpy's seeds are), got "
+                raise SettingsError(f"sampling_seed must be a non-negative integer (numpy's seeds are), got "
                                  f"{values['sampling_seed']}.")
         if "resume" in values:
             values["resume"] = _bool("resume", values["resume"])
@@ -162,7 +168,7 @@ class DingoSettings:
         if "efficiency_warning" in values:
             value = _positive_float("efficiency_warning", values["efficiency_warning"])
             if value >= 1:
-                raise ValueError(f"efficiency_warning={value} must lie in (0, 1): it is a sample efficiency.")
+                raise SettingsError(f"efficiency_warning={value} must lie in (0, 1): it is a sample efficiency.")
             values["efficiency_warning"] = value
         if "diagnostic_plots" in values:
             values["diagnostic_plots"] = _bool("diagnostic_plots", values["diagnostic_plots"])
@@ -171,28 +177,28 @@ class DingoSettings:
         if values.get("device") is None:
             values.pop("device", None)
         elif values["device"] not in ("cpu", "cuda", "auto") and not str(values["device"]).startswith("cuda:"):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {values['device']!r}.")
+            raise SettingsError(f"device must be 'cpu', 'cuda' or 'auto', got {values['device']!r}.")
         if values.get("proposal") is None:
             values["proposal"] = "network" if values.get("model") else "prior"
         if values["proposal"] == "network" and not values.get("model"):
-            raise ValueError("proposal='network' needs model=PATH, a model file trained with bilby_dingo_train.")
+            raise SettingsError("proposal='network' needs model=PATH, a model file trained with bilby_dingo_train.")
 
         if values.get("target_n_eff") is not None:
             if values.get("num_samples") is not None:
-                raise ValueError(
+                raise SettingsError(
                     "Give either num_samples (a fixed number of draws) or target_n_eff (draw until the "
                     "effective sample size reaches it), not both."
                 )
             if values.get("max_samples") is None:
                 values["max_samples"] = DEFAULT_MAX_SAMPLES
             if values["max_samples"] < values["target_n_eff"]:
-                raise ValueError(
+                raise SettingsError(
                     f"max_samples={values['max_samples']} is below target_n_eff={values['target_n_eff']}: "
                     f"n_eff can never exceed the number of draws. Raise max_samples."
                 )
         else:
             if values.get("max_samples") is not None:
-                raise ValueError("max_samples only applies with target_n_eff; use num_samples for a fixed number of draws.")
+                raise SettingsError("max_samples only applies with target_n_eff; use num_samples for a fixed number of draws.")
             if values.get("num_samples") is None:
                 values["num_samples"] = DEFAULT_NUM_SAMPLES
         return cls(**values)
@@ -207,13 +213,13 @@ def _none_if_null(value):
 def _int(key, value):
     if isinstance(value, (bool, np.bool_)):
         # bool is an int in Python: num_samples=True would silently mean 1.
-        raise ValueError(f"{key} must be an integer, got {value!r} (a bool).")
+        raise SettingsError(f"{key} must be an integer, got {value!r} (a bool).")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{key} must be an integer, got {value!r}.") from None
+        raise SettingsError(f"{key} must be an integer, got {value!r}.") from None
     if not np.isfinite(number) or number != int(number):
-        raise ValueError(f"{key} must be an integer, got {value!r}.")
+        raise SettingsError(f"{key} must be an integer, got {value!r}.")
     return int(number)
 
 
@@ -222,19 +228,19 @@ def _positive_int(key, value):
         return None
     number = _int(key, value)
     if number <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}.")
+        raise SettingsError(f"{key} must be a positive integer, got {value!r}.")
     return number
 
 
 def _positive_float(key, value):
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{key} must be a number, got {value!r} (a bool).")
+        raise SettingsError(f"{key} must be a number, got {value!r} (a bool).")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a number, got {value!r}.") from None
+        raise SettingsError(f"{key} must be a number, got {value!r}.") from None
     if not number > 0:
-        raise ValueError(f"{key} must be positive, got {value!r}.")
+        raise SettingsError(f"{key} must be positive, got {value!r}.")
     return number
 
 
@@ -245,4 +251,4 @@ def _bool(key, value):
         return value.strip().lower() == "true"
     if value in (0, 1):
         return bool(value)
-    raise ValueError(f"{key} must be True or False, got {value!r}.")
+    raise SettingsError(f"{key} must be True or False, got {value!r}.")

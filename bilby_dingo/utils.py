@@ -1,9 +1,13 @@
 """Small helpers shared by the pipeline steps."""
 
 import contextlib
+import inspect
 import os
 import tempfile
 
+import numpy as np
+import torch
+from bilby.core.likelihood import _safe_likelihood_call
 from bilby.core.utils import random as bilby_random
 
 
@@ -56,3 +60,39 @@ def bilby_generator(rng):
         yield
     finally:
         bilby_random.Generator.rng = previous
+
+
+def resolve_device(name):
+    """The torch device a ``device`` setting names: "auto" becomes "cuda" where PyTorch sees one, else "cpu".
+
+    The one place that reads the setting, so that training and inference agree on what "auto" means and
+    a missing GPU is reported the same way by both.
+    """
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device = {name}, but PyTorch sees no CUDA device. Use device = cpu or auto.")
+    return name
+
+
+def log_likelihoods(likelihood, keys, theta, fixed, use_ratio=True):
+    """log L (or the log L ratio) of a bilby likelihood for each row of ``theta`` (n, len(keys)) → (n,).
+
+    Each call gets the ``fixed`` parameters plus the row's values for ``keys``. Here rather than in
+    importance_sampling because proposals call it too (GNPE's likelihood-guided chain start), and
+    proposals sit below importance sampling.
+    """
+    method = likelihood.log_likelihood_ratio if use_ratio else likelihood.log_likelihood
+    if "parameters" in inspect.signature(method).parameters:
+        # bilby >= 2.7 likelihoods: inspect the signature once per chunk, not once per call.
+        def call(parameters):
+            return method(parameters=parameters)
+    else:
+        def call(parameters):
+            return _safe_likelihood_call(likelihood, parameters=parameters, use_ratio=use_ratio)
+    values = np.empty(len(theta))
+    for i, row in enumerate(np.asarray(theta, dtype=float)):
+        parameters = dict(fixed)
+        parameters.update(zip(keys, row.tolist()))
+        values[i] = call(parameters)
+    return values

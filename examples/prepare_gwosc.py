@@ -25,8 +25,14 @@ import argparse
 import os
 
 import bilby_dingo
-from bilby_dingo.data import FRAME_CHANNEL, DataSettings, interferometers_from_strain, read_gwosc_strain
-from bilby_dingo.data import write_frame_files, write_psd_files
+from bilby_dingo.data import (
+    FRAME_CHANNEL,
+    DataSettings,
+    interferometers_from_strain,
+    read_gwosc_strain,
+    write_frame_files,
+    write_psd_files,
+)
 from bilby_dingo.models import DEFAULT_MODEL_FILE, default_distance_lookup_table
 from bilby_dingo.network.model_file import read_model_file
 

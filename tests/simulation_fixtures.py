@@ -37,8 +37,9 @@ def make_simulator(psd_entries=("aLIGO_O4_high",), perturbation_sigma=0.0, infer
 
 def bilby_interferometers(psd_entry="aLIGO_O4_high"):
     """H1 and L1 with zero-noise data on the simulator's segment and the given bilby curve."""
-    from bilby_dingo.simulation.noise import BILBY_NOISE_CURVES
     import os
+
+    from bilby_dingo.simulation.noise import BILBY_NOISE_CURVES
 
     ifos = bilby.gw.detector.InterferometerList(["H1", "L1"])
     for ifo in ifos:

@@ -44,16 +44,14 @@ import bilby
 import numpy as np
 from scipy import signal
 
+from ..errors import DataError
+
 logger = logging.getLogger(f"bilby.{__name__}")
 
 GWOSC_FORMAT = "hdf5.gwosc"
 FRAME_CHANNEL = "GWOSC-STRAIN"  # channel name in the frame files written here: bilby_pipe's channel-dict value
 _HDF5_EXTENSIONS = (".hdf5", ".hdf", ".h5")
 _FILE_DETECTOR = re.compile(r"^[A-Z]-([A-Z][0-9])_")  # H-H1_LOSC_4_V1-1167559920-32.hdf5
-
-
-class DataError(ValueError):
-    """Strain data that cannot be read or conditioned as requested."""
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..utils import atomic_path
 from .statistics import log_weights
 
 CHECKPOINT_FORMAT_VERSION = 3  # 3: the fingerprint is a dict of named component hashes
 ARRAYS = ("theta", "log_proposal", "log_prior", "log_likelihood", "log_auxiliary", "auxiliary")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be used to resume this run."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from ..errors import ImportanceSamplingError
 from ..proposals.base import ProposalDraws, ProposalError, as_float_array
 from .statistics import split_n_eff, summarize
 
@@ -17,10 +18,6 @@ logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with it
 # Draws per process evaluated between two looks at the clock (periodic checkpoint) and between two
 # updates of the stored draws: an interrupt loses at most the chunk in flight.
 EVALUATION_CHUNK = 1024
-
-
-class ImportanceSamplingError(RuntimeError):
-    """Importance sampling produced no usable weights."""
 
 
 class ImportanceSamplingRun:

@@ -5,32 +5,13 @@ Workers find the likelihood, the fixed parameters and the search keys in bilby's
 every process; only the parameter arrays travel to the workers.
 """
 
-import inspect
-
 import numpy as np
-from bilby.core.likelihood import _safe_likelihood_call
 from bilby.core.sampler.base_sampler import _sampling_convenience_dump
 
+from ..utils import log_likelihoods
 
-def log_likelihoods(likelihood, keys, theta, fixed, use_ratio=True):
-    """log L (or the log L ratio) of a bilby likelihood for each row of ``theta`` (n, len(keys)) → (n,).
-
-    Each call gets the ``fixed`` parameters plus the row's values for ``keys``.
-    """
-    method = likelihood.log_likelihood_ratio if use_ratio else likelihood.log_likelihood
-    if "parameters" in inspect.signature(method).parameters:
-        # bilby >= 2.7 likelihoods: inspect the signature once per chunk, not once per call.
-        def call(parameters):
-            return method(parameters=parameters)
-    else:
-        def call(parameters):
-            return _safe_likelihood_call(likelihood, parameters=parameters, use_ratio=use_ratio)
-    values = np.empty(len(theta))
-    for i, row in enumerate(np.asarray(theta, dtype=float)):
-        parameters = dict(fixed)
-        parameters.update(zip(keys, row.tolist()))
-        values[i] = call(parameters)
-    return values
+# log_likelihoods moved to utils (proposals call it too); re-exported for code that imported it from here.
+__all__ = ["LikelihoodEvaluator", "log_likelihood_of_rows", "log_likelihoods"]
 
 
 def log_likelihood_of_rows(theta):

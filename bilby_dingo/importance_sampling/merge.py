@@ -24,19 +24,16 @@ import re
 import bilby
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
-from .. import __version__
+from .._version import __version__
+from ..errors import MergeError
 from ..utils import atomic_path
 from .fingerprint import differing_components
 from .result_files import ResultFileError, check_result_path, read_result
-from .statistics import efficiency_warning_message, summarize
+from .result_meta import DEFAULT_EFFICIENCY_WARNING, normalised_weights, weight_meta_data
+from .statistics import summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")
-
-
-class MergeError(ValueError):
-    """Results that cannot be pooled into one analysis."""
 
 
 def _check_mergeable(results):
@@ -115,7 +112,9 @@ def merge_results(results, seed=None):
 
     log_w_per_run = [result.nested_samples["log_weights"].to_numpy() for result in results]
     pooled = np.concatenate(log_w_per_run)
-    summary = summarize(pooled)
+    # The runs' own threshold (bilby_pipe gives every parallel run the same sampler-kwargs).
+    threshold = float((results[0].sampler_kwargs or {}).get("efficiency_warning") or DEFAULT_EFFICIENCY_WARNING)
+    summary, weight_entries = weight_meta_data(pooled, threshold)
     overall_max = np.max(pooled)
     posteriors = []
     for result, log_w in zip(results, log_w_per_run):
@@ -129,7 +128,7 @@ def merge_results(results, seed=None):
     merged.label = re.sub(r"_par\d+$", "", results[0].label or "dingo") + "_merged"
     merged.sampler_kwargs = dict(results[0].sampler_kwargs or {}, sampling_seed=None)
     nested = pd.concat([result.nested_samples for result in results], ignore_index=True)
-    nested["weights"] = np.exp(pooled - logsumexp(pooled)) if np.any(np.isfinite(pooled)) else 0.0
+    nested["weights"] = normalised_weights(pooled)
     merged.nested_samples = nested
     merged.posterior = pd.concat(posteriors, ignore_index=True) if posteriors else results[0].posterior.iloc[:0]
     merged.log_evidence = summary.log_evidence + offsets[0]
@@ -140,25 +139,19 @@ def merge_results(results, seed=None):
     merged.sampling_time = sum(times[1:], times[0]) if times else None
 
     metas = [result.meta_data["dingo"] for result in results]
-    threshold = float(merged.sampler_kwargs.get("efficiency_warning") or 0.01)
     merged.meta_data = dict(merged.meta_data)
     merged.meta_data["dingo"] = dict(
         metas[0],
         sampling_seed=None,
         merged_from=[result.label for result in results],
         sampling_seeds=[meta.get("sampling_seed") for meta in metas],
-        num_proposals=int(summary.num_draws),
+        **weight_entries,
         num_batches=int(sum(meta.get("num_batches", 0) for meta in metas)),
-        n_eff=summary.n_eff,
-        sample_efficiency=summary.sample_efficiency,
-        log_evidence_std=summary.log_evidence_std,
-        num_zero_weight=summary.num_zero_weight,
         num_outside_prior=int(sum(meta.get("num_outside_prior", 0) for meta in metas)),
         num_nonfinite_likelihood=int(sum(meta.get("num_nonfinite_likelihood", 0) for meta in metas)),
         num_posterior_samples=int(len(merged.posterior)),
         proposal_time=float(sum(meta.get("proposal_time", 0.0) for meta in metas)),
         likelihood_time=float(sum(meta.get("likelihood_time", 0.0) for meta in metas)),
-        efficiency_warning=efficiency_warning_message(summary, threshold),
         # A per-run check against the model's training bounds: kept when any run raised it.
         scope_warning=next((meta["scope_warning"] for meta in metas if meta.get("scope_warning")), None),
     )

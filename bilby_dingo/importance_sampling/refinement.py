@@ -39,8 +39,8 @@ from ..proposals.fitted import FittedDensity
 from ..proposals.mixture import BASE_LOG_PROB, DefensiveMixtureProposal
 from ..utils import atomic_path
 from .draws import CheckpointError, DrawStore
-from .fingerprint import differing_components
 from .driver import ImportanceSamplingRun
+from .fingerprint import differing_components
 from .statistics import log_weights, summarize
 
 logger = logging.getLogger(f"bilby.{__name__}")

@@ -16,11 +16,9 @@ from importlib import import_module
 
 import bilby
 
+from ..errors import ResultFileError
+
 RESULT_EXTENSIONS = (".hdf5", ".h5", ".json")
-
-
-class ResultFileError(ValueError):
-    """A result file that bilby_dingo will not read."""
 
 
 def check_result_path(path):

@@ -12,7 +12,7 @@ For draws :math:`\theta_i \sim q`, :math:`i = 1..N`:
 N counts every draw, zero weights included (draws outside the prior, non-finite likelihoods).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
@@ -43,9 +43,6 @@ class ImportanceSamplingSummary:
     log_evidence: float
     log_evidence_std: float
     num_zero_weight: int
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def summarize(log_w):

@@ -5,6 +5,8 @@ header); ``default_bbh_model.pt`` the model trained from it; ``default_bbh_dista
 distance-marginalisation table for its distance prior.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 
@@ -20,7 +22,7 @@ DEFAULT_MODEL_FILE = os.path.join(MODELS_DIRECTORY, "default_bbh_model.pt")
 DEFAULT_DISTANCE_LOOKUP_TABLE = os.path.join(MODELS_DIRECTORY, "default_bbh_distance_lookup.npz")
 
 
-def default_model():
+def default_model() -> str:
     """Path of the default model file shipped in the package.
 
     Raises
@@ -36,7 +38,7 @@ def default_model():
     return DEFAULT_MODEL_FILE
 
 
-def training_priors(metadata, prior_file=None):
+def training_priors(metadata: dict, prior_file: str | None = None) -> bilby.gw.prior.BBHPriorDict:
     """The training prior of a model (from its metadata, or ``prior_file``) as a bilby BBHPriorDict.
 
     The model's stored prior strings are parsed by :func:`bilby_dingo.prior_strings.parse_prior_string`,
@@ -54,7 +56,7 @@ def training_priors(metadata, prior_file=None):
     return bilby.gw.prior.BBHPriorDict(dictionary=priors)
 
 
-def analysis_priors(trigger_time, model=None):
+def analysis_priors(trigger_time: float, model: str | None = None) -> bilby.gw.prior.BBHPriorDict:
     """Priors for analysing an event at ``trigger_time`` with ``model`` (default: the default model).
 
     The model's training prior, with geocent_time uniform over the trained window (trigger ± deltaT/2):
@@ -71,7 +73,7 @@ def analysis_priors(trigger_time, model=None):
     return priors
 
 
-def default_distance_lookup_table(path):
+def default_distance_lookup_table(path: str) -> str:
     """Copy bilby's distance-marginalisation table for the default model's prior to ``path``; return ``path``.
 
     Pass ``path`` as ``distance_marginalization_lookup_table`` to bilby's GW likelihood with

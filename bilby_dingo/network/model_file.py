@@ -4,10 +4,13 @@ Written with ``torch.save`` as a dict of tensors and plain JSON-like values, rea
 ``torch.load(..., weights_only=True)``: loading never executes code from the file.
 """
 
+from __future__ import annotations
+
 import os
 
 import torch
 
+from ..errors import ModelFileError
 from ..utils import atomic_path
 from .posterior_model import PosteriorModel
 
@@ -22,17 +25,13 @@ REQUIRED_METADATA = [
 ]
 
 
-class ModelFileError(ValueError):
-    """A file that is not a usable bilby_dingo model."""
-
-
-def atomic_torch_save(payload, path):
+def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
     """torch.save through a temporary file: readers never see half a file."""
     with atomic_path(path, suffix=".pt") as temporary:
         torch.save(payload, temporary)
 
 
-def save_model(path, model, metadata):
+def save_model(path: str | os.PathLike, model: PosteriorModel, metadata: dict) -> None:
     """Write ``model`` and its ``metadata`` (JSON-like values only) to ``path``."""
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
@@ -42,7 +41,7 @@ def save_model(path, model, metadata):
                            state_dict=state), path)
 
 
-def read_model_file(path):
+def read_model_file(path: str | os.PathLike) -> dict:
     """The raw payload of a model file, checked; never unpickles objects."""
     if not os.path.isfile(path):
         raise ModelFileError(f"Model file {path} does not exist.")
@@ -69,13 +68,13 @@ def read_model_file(path):
     return payload
 
 
-def build_model(metadata):
+def build_model(metadata: dict) -> PosteriorModel:
     """An untrained :class:`PosteriorModel` with the architecture the metadata describes."""
     return PosteriorModel(len(metadata["inference_parameters"]), len(metadata["detectors"]), metadata["num_bins"],
                           metadata["network"], gnpe_init=bool(metadata.get("gnpe")))
 
 
-def load_model(path, device="cpu"):
+def load_model(path: str | os.PathLike, device: str = "cpu") -> tuple[PosteriorModel, dict]:
     """(model in eval mode on ``device``, metadata) from a model file."""
     payload = read_model_file(path)
     metadata = payload["metadata"]

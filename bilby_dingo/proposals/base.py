@@ -6,14 +6,14 @@ their exact log density. Importance sampling needs only :meth:`Proposal.sample`;
 did not draw (:meth:`Proposal.log_prob`) and draws auxiliaries given θ (:meth:`Proposal.sample_auxiliary`).
 """
 
+from __future__ import annotations
+
 import abc
 from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class ProposalError(ValueError):
-    """A proposal that cannot serve the requested analysis."""
+from ..errors import ProposalError
 
 
 @dataclass
@@ -35,15 +35,15 @@ class ProposalDraws:
         normalised density in a for every θ, so the evidence and the θ-posterior are unchanged.
     """
 
-    samples: dict
+    samples: dict[str, np.ndarray]
     log_prob: np.ndarray
-    auxiliary: dict = field(default_factory=dict)
-    log_auxiliary_target: np.ndarray = None
+    auxiliary: dict[str, np.ndarray] = field(default_factory=dict)
+    log_auxiliary_target: np.ndarray | None = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.log_prob)
 
-    def select(self, index):
+    def select(self, index) -> ProposalDraws:
         """The draws at ``index`` (an index array or a boolean mask)."""
         return ProposalDraws(
             {key: value[index] for key, value in self.samples.items()}, self.log_prob[index],
@@ -51,7 +51,7 @@ class ProposalDraws:
             None if self.log_auxiliary_target is None else self.log_auxiliary_target[index])
 
     @staticmethod
-    def concatenate(parts):
+    def concatenate(parts: list[ProposalDraws]) -> ProposalDraws:
         """One set of draws from several (every part with the same keys)."""
         first = parts[0]
         join = np.concatenate
@@ -75,14 +75,14 @@ class Proposal(abc.ABC):
     :meth:`sample_auxiliary`.
     """
 
-    parameter_keys: list
+    parameter_keys: list[str]
     # Auxiliary variables stored with every draw in the result (extended-space proposals).
-    auxiliary_keys = ()
+    auxiliary_keys: tuple[str, ...] | list[str] = ()
     # Likelihood calls the proposal made while setting itself up (GNPE's guided chain start).
-    setup_likelihood_evaluations = 0
+    setup_likelihood_evaluations: int = 0
 
     @abc.abstractmethod
-    def sample_and_log_prob(self, n, rng):
+    def sample_and_log_prob(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Draw ``n`` samples and their log density.
 
         Parameters
@@ -101,7 +101,7 @@ class Proposal(abc.ABC):
         """
 
     @abc.abstractmethod
-    def describe(self):
+    def describe(self) -> str:
         """A one-line human-readable description, stored in the result's meta data."""
 
     def fingerprint(self) -> str:
@@ -113,7 +113,7 @@ class Proposal(abc.ABC):
         """
         return self.describe()
 
-    def sample(self, n, rng):
+    def sample(self, n: int, rng: np.random.Generator) -> ProposalDraws:
         """Draw ``n`` points with everything importance sampling needs: a :class:`ProposalDraws`."""
         drawn = self.sample_and_log_prob(n, rng)
         if not isinstance(drawn, (tuple, list)) or len(drawn) != 2 or not isinstance(drawn[0], dict):
@@ -126,25 +126,27 @@ class Proposal(abc.ABC):
         samples, log_prob = drawn
         return ProposalDraws(dict(samples), log_prob)
 
-    def log_prob(self, samples, auxiliary=None):
+    def log_prob(self, samples: dict[str, np.ndarray], auxiliary: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """log q at given points (``samples`` as drawn, plus ``auxiliary`` for extended spaces), shape (n,).
 
         Optional: a proposal without it is not refined.
         """
         raise NotImplementedError(f"{type(self).__name__} does not evaluate its density at given points.")
 
-    def log_auxiliary_target(self, samples, auxiliary):
+    def log_auxiliary_target(self, samples: dict[str, np.ndarray],
+                             auxiliary: dict[str, np.ndarray]) -> np.ndarray | None:
         """log ρ(a | θ), the term an extended space adds to the target, at given points (None: no term)."""
         return None
 
-    def sample_auxiliary(self, samples, rng):
+    def sample_auxiliary(self, samples: dict[str, np.ndarray],
+                         rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """Draw the auxiliary variables given θ from the target's own ρ(a | θ).
 
         Returns ``(auxiliary, log_auxiliary_target)``; plain proposals have none: ``({}, None)``.
         """
         return {}, None
 
-    def check_covers(self, search_parameter_keys):
+    def check_covers(self, search_parameter_keys: list[str]) -> None:
         """Raise :class:`ProposalError` unless the proposal draws every sampled parameter."""
         missing = [key for key in search_parameter_keys if key not in self.parameter_keys]
         if missing:
@@ -155,7 +157,7 @@ class Proposal(abc.ABC):
             )
 
 
-def evaluates_density(proposal):
+def evaluates_density(proposal: Proposal) -> bool:
     """Whether ``proposal`` implements :meth:`Proposal.log_prob` (which refinement needs)."""
     return type(proposal).log_prob is not Proposal.log_prob
 

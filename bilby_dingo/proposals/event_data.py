@@ -6,14 +6,11 @@ from dataclasses import dataclass
 import bilby
 import numpy as np
 
+from ..errors import ModelScopeError
 from ..simulation.noise import whitening_factor
 from ..simulation.simulator import network_input
 from ..simulation.waveforms import band_mask
 from .base import ProposalError
-
-
-class ModelScopeError(ProposalError):
-    """The analysis (data, detectors, band, waveform, time prior) lies outside what the model was trained for."""
 
 logger = logging.getLogger(f"bilby.{__name__}")
 

@@ -18,13 +18,13 @@ import logging
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..network.model_file import load_model
 from ..simulation.detector import ra_at_event_time
+from ..utils import bilby_generator, resolve_device
 from .base import Proposal, ProposalDraws, ProposalError
 from .event_data import check_event_against_model, network_input_from_likelihood
-from ..utils import bilby_generator
+from .student_t import heavy_tailed_fit
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
@@ -53,8 +53,7 @@ class NetworkProposal(Proposal):
 
     def __init__(self, model_path, likelihood, priors, search_parameter_keys, device="cpu",
                  allow_waveform_mismatch=False, seed=0, loaded_model=None):
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         self.model_path = model_path
         self.device = device
         # (model, metadata) already loaded: analysing many events loads the file once.
@@ -203,22 +202,6 @@ class NetworkProposal(Proposal):
         return np.concatenate(parts) if parts else np.empty(0)
 
 
-def network_proposal(model_path, likelihood, priors, search_parameter_keys, device="cpu", loaded_model=None,
-                     gnpe_iterations=30, gnpe_chains=5000, gnpe_guide_draws=2000, **kwargs):
-    """The proposal for a model file: :class:`NetworkProposal`, or GNPE's when the model was trained with GNPE."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded_model = loaded_model or load_model(model_path, device=device)
-    if loaded_model[1].get("gnpe"):
-        from .gnpe import GNPEProposal
-
-        return GNPEProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
-                            loaded_model=loaded_model, gnpe_iterations=gnpe_iterations, gnpe_chains=gnpe_chains,
-                            gnpe_guide_draws=gnpe_guide_draws, **kwargs)
-    return NetworkProposal(model_path, likelihood, priors, search_parameter_keys, device=device,
-                           loaded_model=loaded_model, **kwargs)
-
-
 def file_sha256(path):
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -226,9 +209,3 @@ def file_sha256(path):
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def heavy_tailed_fit(values):
-    """A Student-t (5 degrees of freedom) with the mean and 1.5× the covariance of ``values`` (n, k)."""
-    covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(values.shape[1])
-    return stats.multivariate_t(values.mean(axis=0), covariance, df=5)

@@ -65,3 +65,9 @@ class MultivariateStudentTProposal(Proposal):
     def log_prob(self, samples, auxiliary=None):
         values = np.column_stack([np.asarray(samples[key], dtype=float) for key in self.parameter_keys])
         return np.asarray(self._distribution.logpdf(values)).reshape(len(values))
+
+
+def heavy_tailed_fit(values):
+    """A Student-t (5 degrees of freedom) with the mean and 1.5× the covariance of ``values`` (n, k)."""
+    covariance = np.atleast_2d(np.cov(values.T)) * 1.5 + 1e-12 * np.eye(values.shape[1])
+    return stats.multivariate_t(values.mean(axis=0), covariance, df=5)

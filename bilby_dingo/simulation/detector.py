@@ -86,12 +86,11 @@ class DetectorProjector:
         self.frequencies = np.asarray(frequencies, dtype=float)
         self.segment_start = float(segment_start)
 
-    def projection_coefficients(self, ra, dec, geocent_time, psi):
-        """F+, F× and the time shift t − t_start of each detector, each of shape (n, n_detectors)."""
-        return self.projection_coefficients_and_delays(ra, dec, geocent_time, psi)[:3]
-
     def projection_coefficients_and_delays(self, ra, dec, geocent_time, psi):
-        """As :meth:`projection_coefficients`, plus each detector's delay from the geocentre (n, n_detectors)."""
+        """F+, F×, the time shift t − t_start and the delay from the geocentre of each detector.
+
+        Each of shape (n, n_detectors).
+        """
         geocent_time = np.asarray(geocent_time, dtype=float)
         # Sidereal time once per batch, shared by every detector (it dominates the geometry cost).
         gmst = greenwich_mean_sidereal_time(geocent_time)
@@ -119,17 +118,8 @@ class DetectorProjector:
         factors.imag = -np.sin(angle)
         return factors
 
-    def project(self, plus, cross, ra, dec, geocent_time, psi, distance_ratio=1.0):
-        """Detector strain h_I(f) for each sample, shape (n, n_detectors, n_bins), complex64.
-
-        ``plus`` and ``cross`` have shape (n, n_bins); ``distance_ratio`` = d_ref / d rescales
-        polarisations generated at distance d_ref.
-        """
-        f_plus, f_cross, shifts = self.projection_coefficients(ra, dec, geocent_time, psi)
-        return self.combine(plus, cross, f_plus, f_cross, shifts, distance_ratio)
-
     def combine(self, plus, cross, f_plus, f_cross, shifts, distance_ratio=1.0):
-        """h_I = (F+ h+ + F× h×) · d_ref/d · exp(−2πi f Δt_I) from :meth:`projection_coefficients`."""
+        """h_I = (F+ h+ + F× h×) · d_ref/d · exp(−2πi f Δt_I) from :meth:`projection_coefficients_and_delays`."""
         ratio = np.reshape(np.asarray(distance_ratio, dtype=float), (-1, 1))
         f_plus = (f_plus * ratio).astype(np.float32)[..., None]
         f_cross = (f_cross * ratio).astype(np.float32)[..., None]

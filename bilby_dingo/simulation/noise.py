@@ -10,11 +10,9 @@ import os
 import bilby.gw.detector
 import numpy as np
 
+from ..errors import PSDError
+
 BILBY_NOISE_CURVES = os.path.join(os.path.dirname(bilby.gw.detector.__file__), "noise_curves")
-
-
-class PSDError(ValueError):
-    """A PSD that cannot be used for the requested band."""
 
 
 def bilby_curve_names():

@@ -11,11 +11,9 @@ from dataclasses import dataclass, fields
 import bilby
 import numpy as np
 
+from ..errors import WaveformError
+
 REFERENCE_DISTANCE = 100.0  # Mpc; polarisations scale as 1 / luminosity_distance
-
-
-class WaveformError(ValueError):
-    """Waveform settings that bilby/lalsuite cannot use."""
 
 
 def band_mask(frequencies, minimum_frequency, maximum_frequency):

@@ -11,13 +11,10 @@ from dataclasses import asdict, dataclass
 import bilby
 import numpy as np
 
+from ..errors import ConfigError
 from ..simulation.noise import PSDError, PSDFamily
 from ..simulation.simulator import EXTRINSIC_PARAMETERS
 from ..simulation.waveforms import REFERENCE_DISTANCE, WaveformError, WaveformSettings
-
-
-class ConfigError(ValueError):
-    """A training config that cannot be used; the message says how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..network.embedding import svd_basis
 from ..network.model_file import ModelFileError, atomic_torch_save, build_model, load_model, save_model
 from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
 from ..simulation.time_proxies import UniformTimeKernel
 from ..simulation.torch_simulator import TorchTrainingDataSimulator
-from ..utils import atomic_path
+from ..utils import atomic_path, resolve_device
 from .waveform_dataset import (
     generate_waveform_dataset,
     load_waveform_dataset,
@@ -42,14 +42,6 @@ VALIDATION_STREAM = 10**6  # generator index of the fixed validation noise, apar
 def torch_generator_seed(seed, stream):
     """One 63-bit seed per (seed, stream) for the device's noise generator (torch takes a single integer)."""
     return int(np.random.SeedSequence([seed, stream, 7]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-def resolve_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device = cuda, but PyTorch sees no CUDA device. Use device = cpu or auto.")
-    return name
 
 
 class Trainer:

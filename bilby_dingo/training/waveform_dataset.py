@@ -12,9 +12,8 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..utils import bilby_generator
 from ..simulation.waveforms import generate_polarisations
-from ..utils import atomic_path
+from ..utils import atomic_path, bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 

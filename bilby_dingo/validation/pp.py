@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 
 import bilby
 import numpy as np
@@ -26,11 +27,10 @@ import pandas as pd
 from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import ModelFileError, load_model
 from ..prior_strings import PriorStringError
-from ..proposals.network import network_proposal
-from ..utils import bilby_generator
+from ..proposals.factory import network_proposal
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
-from ..utils import atomic_path
+from ..utils import atomic_path, bilby_generator
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
@@ -139,7 +139,37 @@ def _write_json(path, content):
         json.dump(content, stream, indent=1)
 
 
-def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
+@dataclass(frozen=True)
+class InjectionSettings:
+    """How every injection of a P-P run is analysed: the same for all of them.
+
+    Named fields instead of a long positional list: several are integers that could be swapped silently.
+    """
+
+    num_samples: int = 10_000
+    target_n_eff: int = None
+    max_samples: int = 200_000
+    seed: int = 0
+    npool: int = 1
+    device: str = "cpu"
+    marginalise: tuple = ()
+    proposal_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every injection of one P-P run shares, loaded once: the model, its priors, the lookup table."""
+
+    model_path: str
+    loaded: tuple  # (model, metadata) from load_model
+    priors: bilby.core.prior.PriorDict
+    keys: list
+    trigger_time: float
+    lookup_table: str
+    outdir: str
+
+
+def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
            proposal_kwargs=None, resume=True):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
@@ -163,6 +193,10 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
                     proposal_kwargs=dict(proposal_kwargs or {}))
     # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
     lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
+    context = RunContext(model_path, loaded, priors, keys, trigger_time, lookup_table, outdir)
+    analysis = InjectionSettings(num_samples=num_samples, target_n_eff=target_n_eff, max_samples=max_samples,
+                                 seed=seed, npool=npool, device=device, marginalise=tuple(marginalise),
+                                 proposal_kwargs=dict(proposal_kwargs or {}))
     records, resumed = [], 0
     for index in range(num_injections):
         record_path = os.path.join(outdir, "injections", f"injection_{index}.json")
@@ -177,9 +211,7 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
             records.append(record)
             resumed += 1
             continue
-        records.append(_analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise,
-                                          lookup_table, num_samples, target_n_eff, max_samples, npool, device, seed,
-                                          proposal_kwargs, outdir))
+        records.append(_analyse_injection(index, rng, settings=analysis, context=context))
         records[-1]["settings"] = settings
         _write_json(record_path, records[-1])
     if resumed:
@@ -208,27 +240,33 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
     return summary
 
 
-def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise, lookup_table,
-                       num_samples, target_n_eff, max_samples, npool, device, seed, proposal_kwargs, outdir):
-    """One injection: the network's draws and the importance-sampled posterior -> credible levels, table row."""
-    metadata = loaded[1]
+def _analyse_injection(index, rng, *, settings, context):
+    """One injection: the network's draws and the importance-sampled posterior -> credible levels, table row.
+
+    ``rng`` draws the injection and the network's draws; ``settings`` (:class:`InjectionSettings`) and
+    ``context`` (:class:`RunContext`) are the same for every injection of the run.
+    """
+    metadata = context.loaded[1]
+    seed, target_n_eff, num_samples = settings.seed, settings.target_n_eff, settings.num_samples
     psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
     likelihood, analysis, injection = simulate_event(
-        metadata, priors, rng, trigger_time, psd_entry, marginalise, lookup_table=lookup_table)
+        metadata, context.priors, rng, context.trigger_time, psd_entry, settings.marginalise,
+        lookup_table=context.lookup_table)
     start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
     # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
-    sampled = [key for key in keys if isinstance(analysis[key], bilby.core.prior.Prior)
+    sampled = [key for key in context.keys if isinstance(analysis[key], bilby.core.prior.Prior)
                and not analysis[key].is_fixed]
-    proposal = network_proposal(model_path, likelihood, analysis, sampled, device=device, loaded_model=loaded,
-                                seed=seed + index, **(proposal_kwargs or {}))
+    proposal = network_proposal(context.model_path, likelihood, analysis, sampled, device=settings.device,
+                                loaded_model=context.loaded, seed=seed + index, **settings.proposal_kwargs)
     draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
     network = bilby.core.result.Result(posterior=pd.DataFrame(draws), injection_parameters=injection,
                                        search_parameter_keys=sampled, priors=analysis)
-    amount = dict(target_n_eff=target_n_eff, max_samples=max_samples) if target_n_eff else dict(
+    amount = dict(target_n_eff=target_n_eff, max_samples=settings.max_samples) if target_n_eff else dict(
         num_samples=num_samples)
-    result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir,
-                               label=f"injection_{index}", save=False, resume=False, sampling_seed=seed + index,
-                               npool=npool, diagnostic_plots=False, soft_init=True)
+    result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount,
+                               outdir=context.outdir, label=f"injection_{index}", save=False, resume=False,
+                               sampling_seed=seed + index, npool=settings.npool, diagnostic_plots=False,
+                               soft_init=True)
     result.injection_parameters = injection
     meta = result.meta_data["dingo"]
     optimal_snr = network_optimal_snr(likelihood)
@@ -247,7 +285,7 @@ def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_tim
 
 def build_parser():
     """The command line of ``bilby_dingo_pp``."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(prog="bilby_dingo_pp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -291,8 +329,9 @@ def main(argv=None):
         parser.exit(2, f"bilby_dingo_pp: error: --prior-file {args.prior_file} does not exist.\n")
     bilby.core.utils.setup_logger(log_level="INFO")
     try:
-        summary = run_pp(args.model, args.num_injections, args.outdir, args.num_samples, args.seed, args.prior_file,
-                         args.npool, args.device, marginalise=args.marginalise, target_n_eff=args.target_n_eff,
+        summary = run_pp(args.model, args.num_injections, args.outdir, num_samples=args.num_samples, seed=args.seed,
+                         prior_file=args.prior_file, npool=args.npool, device=args.device,
+                         marginalise=args.marginalise, target_n_eff=args.target_n_eff,
                          max_samples=args.max_samples,
                          proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
                                               gnpe_guide_draws=args.gnpe_guide_draws),

@@ -7,6 +7,7 @@ samples; |Δ log Z| < 3 combined standard errors.
 import bilby
 import numpy as np
 import pytest
+
 from bilby_dingo import MultivariateStudentTProposal
 from bilby_dingo.validation.compare import js_divergence
 from tests.models import linear_model_problem

@@ -10,8 +10,8 @@ import bilby
 import numpy as np
 import pytest
 
-from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 from bilby_dingo.validation.compare import js_divergence
+from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 
 JSD_TOLERANCE = 0.01
 

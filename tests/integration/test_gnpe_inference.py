@@ -9,8 +9,8 @@ from scipy.special import logsumexp
 
 from bilby_dingo.network.model_file import ModelFileError, load_model
 from bilby_dingo.proposals import ProposalError
+from bilby_dingo.proposals.factory import network_proposal
 from bilby_dingo.proposals.gnpe import GNPEProposal
-from bilby_dingo.proposals.network import network_proposal
 from bilby_dingo.simulation.time_proxies import network_parameters_from_times, shift_network_input
 from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 

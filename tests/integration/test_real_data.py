@@ -9,8 +9,14 @@ import bilby
 import numpy as np
 import pytest
 
-from bilby_dingo.data import DataError, DataSettings, gwosc_interferometers, interferometers_from_strain
-from bilby_dingo.data import off_source_psd, read_gwosc_strain
+from bilby_dingo.data import (
+    DataError,
+    DataSettings,
+    gwosc_interferometers,
+    interferometers_from_strain,
+    off_source_psd,
+    read_gwosc_strain,
+)
 from bilby_dingo.data.gwosc import resample
 
 GWOSC = Path(__file__).resolve().parents[2] / ".." / "shared" / "gwosc"

@@ -127,7 +127,7 @@ def _check_density_at_draws(proposal, atol):
 
 
 def test_network_density_at_given_points(masses_model, trained_tiny_model):
-    from bilby_dingo.proposals.network import network_proposal
+    from bilby_dingo.proposals.factory import network_proposal
     from tests.conftest import gw_injection_likelihood
 
     likelihood, priors, _ = gw_injection_likelihood()
@@ -144,7 +144,7 @@ def test_network_density_at_given_points(masses_model, trained_tiny_model):
 def test_gnpe_density_at_given_points(gnpe_model):
     import bilby
 
-    from bilby_dingo.proposals.network import network_proposal
+    from bilby_dingo.proposals.factory import network_proposal
     from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 
     likelihood, priors, _ = gw_injection_likelihood()

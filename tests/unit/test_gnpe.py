@@ -8,8 +8,8 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from bilby_dingo.proposals.gnpe import ProxyDensity
-from bilby_dingo.simulation.time_proxies import UniformTimeKernel, shift_network_input
 from bilby_dingo.simulation.simulator import network_input
+from bilby_dingo.simulation.time_proxies import UniformTimeKernel, shift_network_input
 from tests.simulation_fixtures import make_simulator
 
 

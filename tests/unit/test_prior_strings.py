@@ -4,8 +4,8 @@ import bilby
 import numpy as np
 import pytest
 
-from bilby_dingo.network.model_file import read_model_file
 from bilby_dingo.models import DEFAULT_MODEL_FILE
+from bilby_dingo.network.model_file import read_model_file
 from bilby_dingo.prior_strings import PriorStringError, parse_prior_string, parse_prior_strings
 
 
