@@ -14,6 +14,7 @@ from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 def run(likelihood, priors, model, tmp_path, **kwargs):
     kwargs.setdefault("num_samples", 4000)
     kwargs.setdefault("refine_draws", 2000)  # refinement on (the default), with small rounds to stay fast
+    kwargs.setdefault("diagnostic_plots", False)  # plot=True (the end-to-end test) still draws them
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, outdir=str(tmp_path), label="gw",
                              save=False, sampling_seed=3, resume=False, **kwargs)
 

@@ -22,6 +22,7 @@ def run_and_save(outdir, label, extension, seed=3, num_samples=3000):
     return bilby.run_sampler(
         NormalisedGaussianLikelihood(MEAN, COV), uniform_priors(), sampler="dingo", outdir=str(outdir),
         label=label, save=extension, proposal=student_t(), num_samples=num_samples, sampling_seed=seed,
+        diagnostic_plots=False,
     )
 
 
