@@ -72,3 +72,29 @@ def test_pp_refuses_an_unknown_marginalisation(masses_model, tmp_path):
 
     with pytest.raises(ValueError, match=r"Cannot marginalise \['time'\]"):
         run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=100, marginalise=["time"])
+
+
+def test_pp_command_line_with_a_prior_file_and_phase_marginalisation(trained_tiny_model, tmp_path, capsys):
+    """bilby_dingo_pp --prior-file draws the injections from the given prior (here a narrower chirp mass than
+    the model's) and --marginalise phase leaves phase to bilby's likelihood."""
+    import pandas as pd
+
+    _, model = trained_tiny_model
+    prior_file = tmp_path / "narrow.prior"
+    prior_file.write_text("\n".join([
+        "chirp_mass = Uniform(name='chirp_mass', minimum=28, maximum=30)",
+        "mass_ratio = Uniform(name='mass_ratio', minimum=0.5, maximum=1)",
+        "chi_1 = 0", "chi_2 = 0", "theta_jn = Sine(name='theta_jn')",
+        "phase = Uniform(name='phase', minimum=0, maximum=6.283185307179586, boundary='periodic')",
+        "ra = Uniform(name='ra', minimum=0, maximum=6.283185307179586, boundary='periodic')",
+        "dec = Cosine(name='dec')", "psi = Uniform(name='psi', minimum=0, maximum=3.141592653589793, boundary='periodic')",
+        "luminosity_distance = PowerLaw(name='luminosity_distance', alpha=2, minimum=200, maximum=1500)", ""]))
+    outdir = tmp_path / "pp"
+    assert main([model, "--num-injections", "2", "--num-samples", "500", "--seed", "1", "--outdir", str(outdir),
+                 "--prior-file", str(prior_file), "--marginalise", "phase"]) == 0
+    summary = json.loads((outdir / "pp_summary.json").read_text())
+    assert json.loads(capsys.readouterr().out)["num_injections"] == 2
+    assert summary["marginalised"] == ["phase"] and summary["prior_file"] == str(prior_file)
+    assert "phase" not in summary["importance_sampled_pvalues"]
+    table = pd.read_csv(outdir / "pp_injections.csv")
+    assert table["injected_chirp_mass"].between(28, 30).all()
