@@ -141,11 +141,12 @@ def _write_json(path, content):
 
 def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None, resume=True):
+           proposal_kwargs=None, resume=True, sampler_kwargs=None):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
-    it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``).
+    it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``),
+    ``sampler_kwargs`` to the dingo sampler (e.g. ``refine=False``, ``refine_draws``).
     Each finished injection is recorded in ``outdir/injections/`` (its table row, credible levels and
     the random state after it); with ``resume`` a rerun with the same settings continues after the last
     recorded one and gives the same injections and numbers as an uninterrupted run.
@@ -161,6 +162,8 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
                     max_samples=max_samples if target_n_eff else None, seed=seed, prior_file=prior_file,
                     trigger_time=trigger_time, marginalised=list(marginalise),
                     proposal_kwargs=dict(proposal_kwargs or {}))
+    if sampler_kwargs:  # recorded only when given: records of runs without them still resume
+        settings["sampler_kwargs"] = dict(sampler_kwargs)
     # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
     lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
     records, resumed = [], 0
@@ -179,7 +182,7 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
             continue
         records.append(_analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise,
                                           lookup_table, num_samples, target_n_eff, max_samples, npool, device, seed,
-                                          proposal_kwargs, outdir))
+                                          proposal_kwargs, outdir, sampler_kwargs))
         records[-1]["settings"] = settings
         _write_json(record_path, records[-1])
     if resumed:
@@ -209,7 +212,8 @@ def run_pp(model_path, num_injections, outdir, num_samples=10_000, seed=0, prior
 
 
 def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_time, marginalise, lookup_table,
-                       num_samples, target_n_eff, max_samples, npool, device, seed, proposal_kwargs, outdir):
+                       num_samples, target_n_eff, max_samples, npool, device, seed, proposal_kwargs, outdir,
+                       sampler_kwargs=None):
     """One injection: the network's draws and the importance-sampled posterior -> credible levels, table row."""
     metadata = loaded[1]
     psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
@@ -228,7 +232,7 @@ def _analyse_injection(index, loaded, model_path, priors, keys, rng, trigger_tim
         num_samples=num_samples)
     result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount, outdir=outdir,
                                label=f"injection_{index}", save=False, resume=False, sampling_seed=seed + index,
-                               npool=npool, diagnostic_plots=False, soft_init=True)
+                               npool=npool, diagnostic_plots=False, soft_init=True, **(sampler_kwargs or {}))
     result.injection_parameters = injection
     meta = result.meta_data["dingo"]
     optimal_snr = network_optimal_snr(likelihood)
