@@ -15,6 +15,9 @@ from bilby_dingo.validation.compare import js_divergence
 
 JSD_TOLERANCE = 0.01
 
+# dynesty runs of a GW likelihood: 2-5 min per analysis on 2 shared cores.
+pytestmark = pytest.mark.slow
+
 
 def with_free_time(priors):
     priors = priors.copy()
