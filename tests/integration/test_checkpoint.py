@@ -173,7 +173,8 @@ def test_checkpoint_of_other_data_is_refused_for_bilbys_gaussian_likelihood(tmp_
 def test_checkpoint_of_another_gw_event_is_refused_naming_the_strain(tmp_path):
     from tests.conftest import gw_injection_likelihood
 
-    settings = dict(proposal="prior", num_samples=20, batch_size=20, sampling_seed=5, diagnostic_plots=False)
+    # refine=False: 20 prior draws would start refinement rounds of 5,000 GW likelihood calls each.
+    settings = dict(proposal="prior", num_samples=20, batch_size=20, sampling_seed=5, refine=False)
     event_a, priors_a, _ = gw_injection_likelihood(seed=11)
     run(tmp_path, likelihood=event_a, priors=priors_a, **settings)
     event_b, priors_b, _ = gw_injection_likelihood(seed=12)  # another noise realisation: another event

@@ -155,13 +155,15 @@ def test_the_default_model_serves_gw_data_when_no_model_is_given(masses_model, t
 
     monkeypatch.setattr(bilby_dingo.models, "DEFAULT_MODEL_FILE", masses_model)
     likelihood, priors, _ = gw_injection_likelihood()
+    # refine=False: which proposal serves is under test; refinement rounds would cost 5,000 calls each.
     result = bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=1000, outdir=str(tmp_path),
-                               label="default", save=False, sampling_seed=3, resume=False, diagnostic_plots=False)
+                               label="default", save=False, sampling_seed=3, resume=False, diagnostic_plots=False,
+                               refine=False)
     assert "bilby_dingo network" in result.meta_data["dingo"]["proposal"]
     assert result.sampler_kwargs["model"] == masses_model
     explicit = bilby.run_sampler(likelihood, priors, sampler="dingo", proposal="prior", num_samples=100,
                                  outdir=str(tmp_path), label="prior", save=False, sampling_seed=3, resume=False,
-                                 diagnostic_plots=False)
+                                 diagnostic_plots=False, refine=False)
     assert "prior" in explicit.meta_data["dingo"]["proposal"].lower()
 
 
