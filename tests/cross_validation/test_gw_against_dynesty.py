@@ -39,7 +39,7 @@ def run_dynesty(likelihood, priors, outdir):
 def run_dingo(likelihood, priors, outdir, model):
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, target_n_eff=1500, batch_size=10000,
                              outdir=str(outdir), label="dingo", save=False, sampling_seed=7, resume=False,
-                             gnpe_chains=2000)
+                             gnpe_chains=2000, diagnostic_plots=False)
 
 
 @pytest.fixture(scope="module")
