@@ -1,6 +1,6 @@
 """The mutation check: does the test suite notice a one-line error in the core?
 
-Run on demand (not part of ``python -m pytest tests``; about half an hour on 2 cores)::
+Run on demand (not part of ``python -m pytest tests``; about 10 min on 2 shared cores, 25 min under heavy load)::
 
     python -m tests.mutation.run                  # every mutant in tests/mutation/mutants.py
     python -m tests.mutation.run -k stopping      # mutants whose name contains 'stopping' (or: -k a,b)
