@@ -1,8 +1,19 @@
 import logging
+import os
 
-import bilby
-import numpy as np
-import pytest
+# One thread per process: torch and the BLAS libraries otherwise start a thread per core (or more) in
+# every test process and every pool worker, and on a 2-core machine they fight each other (a GNPE unit
+# test took 78-87 s with torch's default threads and 2.8 s with one). Set before torch or numpy's BLAS
+# start; subprocesses (the CLI and bilby_pipe tests) inherit the variables.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import bilby  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -69,41 +80,57 @@ MASSES_PRIOR = (
 )
 
 
-@pytest.fixture(scope="session")
-def masses_model(tmp_path_factory):
-    """A network for (chirp_mass, mass_ratio) with everything else fixed; trained once per session."""
+# The mutation check (tests/mutation/run.py) runs pytest once per mutant; it sets this variable so that the
+# session models are trained once (by its unmutated baseline run) and reused from this directory. Its mutants
+# change inference code, not training, so a model trained before the mutation is the model the tests mean.
+MODEL_CACHE_VARIABLE = "BILBY_DINGO_TEST_MODEL_CACHE"
+
+
+def _train_or_reuse(values, tmp_path_factory, name):
+    """Path of a model trained from the config ``values`` (reused from the cache directory when one is set)."""
+    import shutil
+
     from bilby_dingo.training.config import TrainingConfig
     from bilby_dingo.training.trainer import Trainer
 
+    cache = os.environ.get(MODEL_CACHE_VARIABLE)
+    cached = os.path.join(cache, f"{name}.pt") if cache else None
+    if cached and os.path.isfile(cached):
+        return cached
+    trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp(name)))
+    trainer.prepare()
+    trainer.train()
+    if cached:
+        os.makedirs(cache, exist_ok=True)
+        shutil.copyfile(trainer.paths["model"], cached + ".partial")
+        os.replace(cached + ".partial", cached)
+        return cached
+    return trainer.paths["model"]
+
+
+@pytest.fixture(scope="session")
+def masses_model(tmp_path_factory):
+    """A network for (chirp_mass, mass_ratio) with everything else fixed; trained once per session."""
     values = tiny_config_values(**{
         "label": "masses", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio]",
         "deltaT": "0.02", "num-waveforms": "4000", "epochs": "30", "psd-family": "[aLIGO_O4_high]",
         "psd-scale-range": "[0.8, 1.25]", "svd-size": "16", "embedding-hidden": "64", "context-dim": "16",
         "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
     })
-    trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp("masses_model")))
-    trainer.prepare()
-    trainer.train()
-    return trainer.paths["model"]
+    return _train_or_reuse(values, tmp_path_factory, "masses_model")
 
 
 @pytest.fixture(scope="session")
 def gnpe_model(tmp_path_factory):
     """A GNPE network for (chirp_mass, mass_ratio, geocent_time), time prior ±50 ms, kernel ±1 ms,
     with its initialisation network; sky and the rest fixed. Trained once per session."""
-    from bilby_dingo.training.config import TrainingConfig
-    from bilby_dingo.training.trainer import Trainer
-
     values = tiny_config_values(**{
         "label": "gnpe", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]",
         "deltaT": "0.1", "gnpe-time-kernel": "0.001", "num-waveforms": "3000", "epochs": "25",
         "psd-family": "[aLIGO_O4_high]", "psd-scale-range": "[0.8, 1.25]", "svd-size": "32", "embedding-hidden": "64",
         "context-dim": "16", "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
     })
-    trainer = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path_factory.mktemp("gnpe_model")))
-    trainer.prepare()
-    trainer.train()
-    return trainer.paths["model"]
+    return _train_or_reuse(values, tmp_path_factory, "gnpe_model")
 
 
 def gw_injection_likelihood(seed=11, approximant="IMRPhenomD", detectors=("H1", "L1"), duration=4.0,

@@ -39,6 +39,25 @@ class CountingLikelihood(NormalisedGaussianLikelihood):
         return super().log_likelihood(parameters)
 
 
+class CheckpointReader(NormalisedGaussianLikelihood):
+    """At its ``at_call``-th call, records how many evaluated draws the checkpoint at ``path`` holds then."""
+
+    def __init__(self, mean, cov, path, at_call):
+        super().__init__(mean, cov)
+        self.path = path
+        self.at_call = at_call
+        self.calls = 0
+        self.seen = None
+
+    def log_likelihood(self, parameters=None):
+        self.calls += 1
+        if self.calls == self.at_call:
+            from bilby_dingo.importance_sampling.draws import DrawStore
+
+            self.seen = DrawStore.load(self.path).num_evaluated if os.path.exists(self.path) else "no checkpoint"
+        return super().log_likelihood(parameters)
+
+
 class NaNLikelihood(NormalisedGaussianLikelihood):
     """Returns NaN wherever x > threshold, like a waveform model failing in part of the space."""
 

@@ -154,6 +154,7 @@ class InjectionSettings:
     device: str = "cpu"
     marginalise: tuple = ()
     proposal_kwargs: dict = field(default_factory=dict)
+    sampler_kwargs: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,12 @@ class RunContext:
 
 def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None, resume=True):
+           proposal_kwargs=None, resume=True, sampler_kwargs=None):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
-    it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``).
+    it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``),
+    ``sampler_kwargs`` to the dingo sampler (e.g. ``refine=False``, ``refine_draws``).
     Each finished injection is recorded in ``outdir/injections/`` (its table row, credible levels and
     the random state after it); with ``resume`` a rerun with the same settings continues after the last
     recorded one and gives the same injections and numbers as an uninterrupted run.
@@ -191,12 +193,15 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
                     max_samples=max_samples if target_n_eff else None, seed=seed, prior_file=prior_file,
                     trigger_time=trigger_time, marginalised=list(marginalise),
                     proposal_kwargs=dict(proposal_kwargs or {}))
+    if sampler_kwargs:  # recorded only when given: records of runs without them still resume
+        settings["sampler_kwargs"] = dict(sampler_kwargs)
     # bilby checks the shipped table against the distance prior and rebuilds it in outdir if it differs.
     lookup_table = default_distance_lookup_table(os.path.join(outdir, "distance_marginalization_lookup.npz"))
     context = RunContext(model_path, loaded, priors, keys, trigger_time, lookup_table, outdir)
     analysis = InjectionSettings(num_samples=num_samples, target_n_eff=target_n_eff, max_samples=max_samples,
                                  seed=seed, npool=npool, device=device, marginalise=tuple(marginalise),
-                                 proposal_kwargs=dict(proposal_kwargs or {}))
+                                 proposal_kwargs=dict(proposal_kwargs or {}),
+                                 sampler_kwargs=dict(sampler_kwargs or {}))
     records, resumed = [], 0
     for index in range(num_injections):
         record_path = os.path.join(outdir, "injections", f"injection_{index}.json")
@@ -266,7 +271,7 @@ def _analyse_injection(index, rng, *, settings, context):
     result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount,
                                outdir=context.outdir, label=f"injection_{index}", save=False, resume=False,
                                sampling_seed=seed + index, npool=settings.npool, diagnostic_plots=False,
-                               soft_init=True)
+                               soft_init=True, **settings.sampler_kwargs)
     result.injection_parameters = injection
     meta = result.meta_data["dingo"]
     optimal_snr = network_optimal_snr(likelihood)

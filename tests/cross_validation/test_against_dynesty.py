@@ -1,7 +1,9 @@
 """dingo against dynesty through bilby on bilby's linear-model GaussianLikelihood example.
 
-Tolerances: 1-D Jensen-Shannon divergence < 0.01 nats per parameter with >= 5,000 effective dingo
-samples; |Δ log Z| < 3 combined standard errors.
+Tolerances: 1-D Jensen-Shannon divergence per parameter below 3× dynesty's own half-split JSD (the noise
+of the reference: a JSD against it cannot be resolved below this), with >= 5,000 effective dingo samples;
+|Δ log Z| < 3 combined standard errors (dynesty's error dominates; the closed-form evidence, to 0.01 nats,
+is in test_known_answers.py).
 """
 
 import bilby
@@ -9,10 +11,8 @@ import numpy as np
 import pytest
 
 from bilby_dingo import MultivariateStudentTProposal
-from bilby_dingo.validation.compare import js_divergence
+from bilby_dingo.validation.compare import js_divergence, reference_jsd_floor
 from tests.models import linear_model_problem
-
-JSD_TOLERANCE = 0.01  # nats
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +37,7 @@ def dingo_result(problem, tmp_path_factory):
     return bilby.run_sampler(
         likelihood, priors, sampler="dingo", proposal=proposal, target_n_eff=20_000, batch_size=20_000,
         outdir=str(tmp_path_factory.mktemp("dingo")), label="linear", save=False, sampling_seed=123,
+        diagnostic_plots=False,
     )
 
 
@@ -47,8 +48,9 @@ def test_enough_effective_samples(dingo_result):
 
 @pytest.mark.parametrize("key", ["m", "c"])
 def test_marginals_agree(dingo_result, dynesty_result, key):
+    tolerance = 3 * reference_jsd_floor(dynesty_result, [key])[key]
     divergence = js_divergence(dingo_result.posterior[key].to_numpy(), dynesty_result.posterior[key].to_numpy())
-    assert divergence < JSD_TOLERANCE, f"JSD({key}) = {divergence:.4f} nats ≥ {JSD_TOLERANCE}"
+    assert divergence < tolerance, f"JSD({key}) = {divergence:.5f} nats ≥ {tolerance:.5f} (3× dynesty's half-split)"
 
 
 def test_evidences_agree(dingo_result, dynesty_result):

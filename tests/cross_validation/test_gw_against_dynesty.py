@@ -15,6 +15,9 @@ from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
 
 JSD_TOLERANCE = 0.01
 
+# dynesty runs of a GW likelihood: 2-5 min per analysis on 2 shared cores.
+pytestmark = pytest.mark.slow
+
 
 def with_free_time(priors):
     priors = priors.copy()
@@ -36,7 +39,7 @@ def run_dynesty(likelihood, priors, outdir):
 def run_dingo(likelihood, priors, outdir, model):
     return bilby.run_sampler(likelihood, priors, sampler="dingo", model=model, target_n_eff=1500, batch_size=10000,
                              outdir=str(outdir), label="dingo", save=False, sampling_seed=7, resume=False,
-                             gnpe_chains=2000)
+                             gnpe_chains=2000, diagnostic_plots=False)
 
 
 @pytest.fixture(scope="module")

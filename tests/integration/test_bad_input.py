@@ -31,15 +31,13 @@ class ForgetfulProposal(BrokenProposal):
         return {"x": rng.normal(size=n)}, np.zeros(n)
 
 
+# Each kind of keyword error once through bilby.run_sampler (it must come before any likelihood call); every
+# bad value of every keyword is checked on the settings object in tests/unit/test_settings.py.
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         (dict(nlive=100), r"Unknown keyword\(s\) for sampler 'dingo': \['nlive'\]. Valid keywords are"),
         (dict(num_samples=0), "num_samples must be a positive integer"),
-        (dict(num_samples=-3), "num_samples must be a positive integer"),
-        (dict(target_n_eff=0), "target_n_eff must be a positive integer"),
-        (dict(batch_size=0), "batch_size must be a positive integer"),
-        (dict(target_n_eff=100, num_samples=100), "either num_samples"),
         ({"num-samples": 10, "num_samples": 20}, "'num_samples' is given twice with different values"),
     ],
 )

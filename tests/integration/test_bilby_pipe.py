@@ -46,6 +46,7 @@ def test_bilby_pipe_builds_a_dingo_workflow(ini_file, tmp_path):
     assert "sampler=dingo" in complete
 
 
+@pytest.mark.slow  # bilby_pipe subprocesses: 1-2.5 min on 2 shared cores
 def test_bilby_pipe_local_run_with_n_parallel_produces_merged_dingo_results(ini_file, tmp_path):
     """n-parallel = 2: two analyses (seeds 4 and 5), bilby_pipe's merged result, and the exact pooled one."""
     from scipy.special import logsumexp
@@ -77,6 +78,7 @@ def test_bilby_pipe_local_run_with_n_parallel_produces_merged_dingo_results(ini_
     assert {"mass_1", "H1_optimal_snr"} <= set(merged.posterior.columns)
 
 
+@pytest.mark.slow  # bilby_pipe subprocesses: 1-2.5 min on 2 shared cores
 def test_bilby_pipe_local_run_with_the_network(masses_model, tmp_path):
     """The shipped example ini, pointed at the session's model (same settings, O4 noise, d = 2000 Mpc)."""
     from bilby_dingo.simulation.noise import BILBY_NOISE_CURVES
@@ -107,6 +109,7 @@ GWOSC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
 
+@pytest.mark.slow  # the default model on GW170104 through bilby_pipe: ~5 min on 2 shared cores
 @pytest.mark.skipif(not os.path.isdir(GWOSC), reason=f"the GWOSC data folder {GWOSC} is absent (CI keeps ../shared "
                                                      f"beside its clone)")
 def test_bilby_pipe_analyses_gw170104_from_local_gwosc_files(tmp_path):

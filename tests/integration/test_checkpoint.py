@@ -10,7 +10,7 @@ from bilby_dingo import MultivariateStudentTProposal
 from bilby_dingo.importance_sampling.draws import CheckpointError, DrawStore
 from bilby_dingo.importance_sampling.driver import EVALUATION_CHUNK
 from tests.integration.test_sampler import COV, MEAN, run, student_t
-from tests.models import CountingLikelihood
+from tests.models import CheckpointReader, CountingLikelihood
 
 # Plain importance sampling (refinement has its own interrupt test in test_refinement.py).
 SETTINGS = dict(num_samples=3000, batch_size=1000, sampling_seed=5, soft_init=True, refine=False)
@@ -36,6 +36,59 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, signum):
     assert resumed_likelihood.calls == 3000 - checkpoint.num_evaluated
     np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
     assert resumed.log_evidence == reference.log_evidence
+
+
+def test_interrupted_target_n_eff_run_resumes_with_a_pool_to_the_uninterrupted_result(tmp_path):
+    """The stopping rule's decisions and the batches survive the interrupt; the resumed run may use another
+    npool (workers only evaluate the likelihood)."""
+    settings = dict(target_n_eff=2500, batch_size=1000, sampling_seed=5, soft_init=True, refine=False)
+    reference = run(tmp_path / "reference", likelihood=CountingLikelihood(MEAN, COV), proposal=student_t(), **settings)
+    assert reference.meta_data["dingo"]["num_batches"] >= 3  # the interrupt below falls before the end
+
+    with pytest.raises(SystemExit):
+        run(tmp_path / "run", likelihood=CountingLikelihood(MEAN, COV, signal_after=1500), proposal=student_t(),
+            exit_code=77, **settings)
+    checkpoint = DrawStore.load(tmp_path / "run" / "dingo_test" / "test_checkpoint.npz")
+    assert 0 < checkpoint.num_evaluated < reference.meta_data["dingo"]["num_proposals"]
+    resumed = run(tmp_path / "run", likelihood=CountingLikelihood(MEAN, COV), proposal=student_t(), npool=2,
+                  **settings)
+    assert resumed.meta_data["dingo"]["npool"] == 2
+    np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
+    assert resumed.log_evidence == reference.log_evidence
+
+
+def test_a_checkpoint_is_written_within_a_batch_every_check_point_delta_t(tmp_path):
+    """One batch of 3,000 draws is evaluated in chunks of EVALUATION_CHUNK; the 2,500th likelihood call
+    looks at the checkpoint file."""
+    settings = dict(num_samples=3000, batch_size=3000, sampling_seed=5, soft_init=True, refine=False)
+    seen = {}
+    for period in (1e-6, 600.0):
+        outdir = tmp_path / str(period)
+        likelihood = CheckpointReader(MEAN, COV, str(outdir / "dingo_test" / "test_checkpoint.npz"), at_call=2500)
+        run(outdir, likelihood=likelihood, proposal=student_t(), check_point_delta_t=period, **settings)
+        seen[period] = likelihood.seen
+    # Period elapsed after every chunk: the first two chunks are on disk. The default 600 s: nothing yet.
+    assert seen == {1e-6: 2 * EVALUATION_CHUNK, 600.0: "no checkpoint"}
+
+
+def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one_loadable(tmp_path, monkeypatch):
+    run(tmp_path, proposal=student_t(), **SETTINGS)
+    path = tmp_path / "dingo_test" / "test_checkpoint.npz"
+    before = DrawStore.load(path)
+
+    def failing_savez(file, **arrays):
+        with open(file, "wb") as stream:
+            stream.write(b"PK\x03\x04 the first bytes of a zip file")  # then the disk fills up
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(OSError, match="No space left"):
+        before.save(str(path))
+    monkeypatch.undo()
+    after = DrawStore.load(path)
+    assert after.num_evaluated == before.num_evaluated == 3000
+    np.testing.assert_array_equal(after.log_likelihood, before.log_likelihood)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
 
 
 def test_finished_run_resumes_without_new_likelihood_calls(tmp_path):
@@ -120,7 +173,8 @@ def test_checkpoint_of_other_data_is_refused_for_bilbys_gaussian_likelihood(tmp_
 def test_checkpoint_of_another_gw_event_is_refused_naming_the_strain(tmp_path):
     from tests.conftest import gw_injection_likelihood
 
-    settings = dict(proposal="prior", num_samples=20, batch_size=20, sampling_seed=5, diagnostic_plots=False)
+    # refine=False: 20 prior draws would start refinement rounds of 5,000 GW likelihood calls each.
+    settings = dict(proposal="prior", num_samples=20, batch_size=20, sampling_seed=5, refine=False)
     event_a, priors_a, _ = gw_injection_likelihood(seed=11)
     run(tmp_path, likelihood=event_a, priors=priors_a, **settings)
     event_b, priors_b, _ = gw_injection_likelihood(seed=12)  # another noise realisation: another event

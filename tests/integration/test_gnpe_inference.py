@@ -54,6 +54,7 @@ def test_the_model_file_selects_gnpe_and_the_density_is_exact(gnpe_model):
     assert inside.mean() > 0.5
 
 
+@pytest.mark.slow  # GNPE chains and 4,000 draws: ~1 min on 2 shared cores
 def test_gnpe_run_stores_proxies_and_kernel_terms(gnpe_model, tmp_path):
     likelihood, priors, injection = analysis()
     result = bilby.run_sampler(likelihood, priors, sampler="dingo", model=gnpe_model, num_samples=4000,

@@ -82,6 +82,7 @@ def injection_parameters():
     return dict(GW_INJECTION, geocent_time=GW_TRIGGER_TIME)
 
 
+@pytest.mark.slow  # calibration marginalisation: ~2 min on 2 shared cores
 def test_calibration_marginalisation(masses_model, standard_run, tmp_path):
     """bilby marginalises over calibration curves drawn from the spline priors; the proposal covers the
     masses and bilby's conversion reconstructs a calibration curve index for every posterior sample."""

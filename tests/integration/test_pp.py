@@ -2,11 +2,17 @@
 
 import json
 
+import pytest
+
 from bilby_dingo.validation.pp import main, run_pp
+
+# The P-P machinery, not refinement, is under test here: plain importance sampling (refinement's rounds of
+# 5,000 draws would cost more likelihood calls than the few hundred draws each injection is analysed with).
+PLAIN = dict(sampler_kwargs=dict(refine=False))
 
 
 def test_pp_over_a_few_injections(masses_model, tmp_path):
-    summary = run_pp(masses_model, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
+    summary = run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
     for key in ["network_combined_pvalue", "importance_sampled_combined_pvalue"]:
         assert 0 <= summary[key] <= 1
     assert set(summary["importance_sampled_pvalues"]) == {"chirp_mass", "mass_ratio"}
@@ -20,7 +26,7 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
     # A run stopped after two injections resumes with the third, exactly as if it had not stopped.
     first = (tmp_path / "pp_injections.csv").read_text()
     (tmp_path / "injections" / "injection_2.json").unlink()
-    resumed = run_pp(masses_model, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
+    resumed = run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
     assert resumed["resumed_injections"] == 2
     for key in ["importance_sampled_pvalues", "network_pvalues", "sample_efficiency_worst"]:
         assert resumed[key] == summary[key]
@@ -32,17 +38,17 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
 def test_pp_refuses_to_resume_records_made_with_other_settings(masses_model, tmp_path):
     import pytest
 
-    run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=300, seed=2)
+    run_pp(masses_model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=300, seed=2)
     with pytest.raises(ValueError, match="other settings.*--no-resume"):
-        run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2)
-    assert run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2,
+        run_pp(masses_model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2)
+    assert run_pp(masses_model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=400, seed=2,
                   resume=False)["resumed_injections"] == 0
 
 
 def test_efficiency_survey_draws_until_the_target_n_eff(masses_model, tmp_path):
     import pandas as pd
 
-    summary = run_pp(masses_model, num_injections=2, outdir=str(tmp_path), seed=3, target_n_eff=300,
+    summary = run_pp(masses_model, **PLAIN, num_injections=2, outdir=str(tmp_path), seed=3, target_n_eff=300,
                      max_samples=20_000, num_samples=100)  # num_samples is ignored with a target
     table = pd.read_csv(tmp_path / "pp_injections.csv")
     assert (table["n_eff"] >= 300).all() and summary["fraction_reaching_target_n_eff"] == 1.0
@@ -61,7 +67,7 @@ def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
 
 def test_pp_with_phase_left_to_bilbys_marginalisation(trained_tiny_model, tmp_path):
     _, model = trained_tiny_model
-    summary = run_pp(model, num_injections=2, outdir=str(tmp_path), num_samples=1000, seed=1, marginalise=["phase"])
+    summary = run_pp(model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=1000, seed=1, marginalise=["phase"])
     assert summary["marginalised"] == ["phase"]
     assert set(summary["importance_sampled_pvalues"]) == {"chirp_mass", "mass_ratio", "luminosity_distance",
                                                           "geocent_time"}
@@ -71,4 +77,31 @@ def test_pp_refuses_an_unknown_marginalisation(masses_model, tmp_path):
     import pytest
 
     with pytest.raises(ValueError, match=r"Cannot marginalise \['time'\]"):
-        run_pp(masses_model, num_injections=2, outdir=str(tmp_path), num_samples=100, marginalise=["time"])
+        run_pp(masses_model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=100, marginalise=["time"])
+
+
+@pytest.mark.slow  # refined analyses from the command line: ~1 min on 2 shared cores
+def test_pp_command_line_with_a_prior_file_and_phase_marginalisation(trained_tiny_model, tmp_path, capsys):
+    """bilby_dingo_pp --prior-file draws the injections from the given prior (here a narrower chirp mass than
+    the model's) and --marginalise phase leaves phase to bilby's likelihood."""
+    import pandas as pd
+
+    _, model = trained_tiny_model
+    prior_file = tmp_path / "narrow.prior"
+    prior_file.write_text("\n".join([
+        "chirp_mass = Uniform(name='chirp_mass', minimum=28, maximum=30)",
+        "mass_ratio = Uniform(name='mass_ratio', minimum=0.5, maximum=1)",
+        "chi_1 = 0", "chi_2 = 0", "theta_jn = Sine(name='theta_jn')",
+        "phase = Uniform(name='phase', minimum=0, maximum=6.283185307179586, boundary='periodic')",
+        "ra = Uniform(name='ra', minimum=0, maximum=6.283185307179586, boundary='periodic')",
+        "dec = Cosine(name='dec')", "psi = Uniform(name='psi', minimum=0, maximum=3.141592653589793, boundary='periodic')",
+        "luminosity_distance = PowerLaw(name='luminosity_distance', alpha=2, minimum=200, maximum=1500)", ""]))
+    outdir = tmp_path / "pp"
+    assert main([model, "--num-injections", "2", "--num-samples", "500", "--seed", "1", "--outdir", str(outdir),
+                 "--prior-file", str(prior_file), "--marginalise", "phase"]) == 0
+    summary = json.loads((outdir / "pp_summary.json").read_text())
+    assert json.loads(capsys.readouterr().out)["num_injections"] == 2
+    assert summary["marginalised"] == ["phase"] and summary["prior_file"] == str(prior_file)
+    assert "phase" not in summary["importance_sampled_pvalues"]
+    table = pd.read_csv(outdir / "pp_injections.csv")
+    assert table["injected_chirp_mass"].between(28, 30).all()

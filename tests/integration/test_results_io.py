@@ -22,6 +22,7 @@ def run_and_save(outdir, label, extension, seed=3, num_samples=3000):
     return bilby.run_sampler(
         NormalisedGaussianLikelihood(MEAN, COV), uniform_priors(), sampler="dingo", outdir=str(outdir),
         label=label, save=extension, proposal=student_t(), num_samples=num_samples, sampling_seed=seed,
+        diagnostic_plots=False,
     )
 
 
@@ -212,7 +213,8 @@ def test_merge_refuses_runs_of_different_priors(tmp_path):
     narrower["x"] = bilby.core.prior.Uniform(-5, 5, "x")
     first = run_and_save(tmp_path, "a", "hdf5", seed=1, num_samples=300)
     other = bilby.run_sampler(NormalisedGaussianLikelihood(MEAN, COV), narrower, sampler="dingo", outdir=str(tmp_path),
-                              label="b", save="hdf5", proposal=student_t(), num_samples=300, sampling_seed=2)
+                              label="b", save="hdf5", proposal=student_t(), num_samples=300, sampling_seed=2,
+                              diagnostic_plots=False)
     with pytest.raises(MergeError, match=r"runs of different analyses \(differing: priors\)"):
         merge_results([bilby.read_in_result(str(tmp_path / f"{label}_result.hdf5")) for label in "ab"])
     assert first.meta_data["dingo"]["analysis_fingerprint"]["data"] == other.meta_data["dingo"]["analysis_fingerprint"]["data"]

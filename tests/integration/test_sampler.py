@@ -25,6 +25,8 @@ def student_t(dof=5.0, scale=2.0):
 
 def run(tmp_path, likelihood=None, priors=None, label="test", **kwargs):
     kwargs.setdefault("sampling_seed", 7)
+    # The diagnostic figures cost ~3 s a run; test_plots_are_written and the refinement test ask for them.
+    kwargs.setdefault("diagnostic_plots", False)
     return bilby.run_sampler(
         likelihood or NormalisedGaussianLikelihood(MEAN, COV),
         priors or uniform_priors(),
@@ -120,14 +122,21 @@ def test_same_seed_same_result_and_other_seed_differs(tmp_path):
 def test_seed_spellings(tmp_path, seed_keyword):
     result = bilby.run_sampler(NormalisedGaussianLikelihood(MEAN, COV), uniform_priors(), sampler="dingo",
                                outdir=str(tmp_path), save=False, proposal=student_t(), num_samples=100,
-                               **{seed_keyword: 99})
+                               diagnostic_plots=False, **{seed_keyword: 99})
     assert result.meta_data["dingo"]["sampling_seed"] == 99
 
 
 @pytest.mark.parametrize("pool_keyword", ["npool", "n_pool", "threads", "queue_size"])
-def test_npool_two_equals_npool_one(tmp_path, pool_keyword):
+def test_pool_size_spellings(tmp_path, pool_keyword):
+    # Read by bilby's Sampler; the run below shows what npool does, once.
+    sampler = Dingo(NormalisedGaussianLikelihood(MEAN, COV), uniform_priors(), proposal=student_t(), soft_init=True,
+                    outdir=str(tmp_path), **{pool_keyword: 2})
+    assert sampler.npool == 2
+
+
+def test_npool_two_equals_npool_one(tmp_path):
     serial = run(tmp_path / "serial", proposal=student_t(), num_samples=3000)
-    parallel = run(tmp_path / "parallel", proposal=student_t(), num_samples=3000, **{pool_keyword: 2})
+    parallel = run(tmp_path / "parallel", proposal=student_t(), num_samples=3000, npool=2)
     assert parallel.meta_data["dingo"]["npool"] == 2
     np.testing.assert_array_equal(serial.nested_samples.to_numpy(), parallel.nested_samples.to_numpy())
     assert serial.log_evidence == parallel.log_evidence

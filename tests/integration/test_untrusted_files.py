@@ -34,3 +34,42 @@ def test_pp_of_a_malicious_model_runs_no_code(tmp_path):
               "--outdir", str(tmp_path / "pp")])
     assert exit_info.value.code == 2
     assert not marker.exists()
+
+
+class _Touch:
+    """Unpickling this creates a marker file: what a malicious pickle in a downloaded file could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_malicious_pickle_in_a_model_file_runs_no_code(tmp_path):
+    import torch
+
+    from bilby_dingo.network.model_file import ModelFileError, load_model
+
+    marker = tmp_path / "MARKER"
+    payload = read_model_file(DEFAULT_MODEL_FILE)
+    payload["metadata"] = dict(payload["metadata"], training=_Touch(str(marker)))
+    path = tmp_path / "malicious_model.pt"
+    torch.save(payload, path)  # a model file that is otherwise complete
+    with pytest.raises(ModelFileError, match="not a readable bilby_dingo model"):
+        load_model(str(path))
+    assert not marker.exists()
+
+
+def test_a_malicious_pickle_in_a_checkpoint_runs_no_code(tmp_path):
+    import numpy as np
+
+    from bilby_dingo.importance_sampling.draws import CheckpointError, DrawStore
+
+    marker = tmp_path / "MARKER"
+    path = tmp_path / "checkpoint.npz"
+    # np.savez pickles an object array: the metadata record becomes code to run on loading.
+    np.savez(path, metadata=np.array([_Touch(str(marker))], dtype=object))
+    with pytest.raises(CheckpointError, match="Cannot read the checkpoint"):
+        DrawStore.load(str(path))
+    assert not marker.exists()

@@ -30,9 +30,10 @@ def test_unknown_keyword_lists_the_valid_ones():
 
 
 @pytest.mark.parametrize("key", ["num_samples", "target_n_eff", "batch_size"])
-@pytest.mark.parametrize("value", [0, -5, 2.5, "many"])
-def test_sample_counts_must_be_positive_integers(key, value):
-    with pytest.raises(ValueError, match=key):
+@pytest.mark.parametrize("value, problem", [(0, "a positive integer"), (-5, "a positive integer"),
+                                            (2.5, "an integer"), ("many", "an integer")])
+def test_sample_counts_must_be_positive_integers(key, value, problem):
+    with pytest.raises(ValueError, match=f"{key} must be {problem}, got {value!r}"):
         DingoSettings.from_kwargs({key: value})
 
 

@@ -4,6 +4,7 @@ import pytest
 from bilby_dingo.importance_sampling.statistics import (
     log_weights,
     rejection_sample,
+    resample,
     split_n_eff,
     summarize,
 )
@@ -76,3 +77,12 @@ def test_rejection_sampling_keeps_distinct_draws_in_proportion_to_weight():
 
 def test_rejection_sampling_of_zero_weights_keeps_nothing():
     assert rejection_sample(np.full(3, -np.inf), np.random.default_rng(0)).size == 0
+
+
+def test_resampling_repeats_draws_in_proportion_to_weight():
+    rng = np.random.default_rng(2)
+    log_w = np.log(np.array([0.5, 0.3, 0.2, 0.0]))  # the last draw has weight zero
+    kept = resample(log_w, 100_000, rng)
+    counts = np.bincount(kept, minlength=4) / 100_000
+    # Multinomial frequencies: standard error ≤ sqrt(0.25 / 1e5) = 0.0016.
+    np.testing.assert_allclose(counts, [0.5, 0.3, 0.2, 0.0], atol=0.008)

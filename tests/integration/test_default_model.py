@@ -1,0 +1,63 @@
+"""The shipped default model loads and is what README's "The default model" table says it is."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from bilby_dingo.models import DEFAULT_MODEL_FILE, analysis_priors
+from bilby_dingo.network.model_file import load_model
+
+pytestmark = pytest.mark.skipif(not os.path.isfile(DEFAULT_MODEL_FILE), reason="no default model shipped")
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return load_model(DEFAULT_MODEL_FILE)
+
+
+def test_scope_matches_the_readme(default_model):
+    _, metadata = default_model
+    assert metadata["detectors"] == ["H1", "L1"]
+    assert (metadata["duration"], metadata["sampling_frequency"]) == (4.0, 512.0)
+    assert (metadata["minimum_frequency"], metadata["maximum_frequency"]) == (20.0, 256.0)
+    assert metadata["post_trigger_duration"] == 2.0 and metadata["deltaT"] / 2 == pytest.approx(0.1)
+    assert (metadata["waveform_approximant"], metadata["reference_frequency"]) == ("IMRPhenomD", 20.0)
+    bounds = metadata["prior_bounds"]
+    assert bounds["chirp_mass"] == [20.0, 50.0] and bounds["mass_ratio"] == [0.25, 1.0]
+    assert bounds["chi_1"] == bounds["chi_2"] == [-0.99, 0.99]
+    assert "AlignedSpin" in metadata["priors"]["chi_1"]
+    assert "UniformSourceFrame(minimum=100.0, maximum=3000.0" in metadata["priors"]["luminosity_distance"]
+    family = metadata["psd_family"]
+    assert family["entries"] == ["aLIGO_early", "aLIGO_mid", "aLIGO_late", "aLIGO_O4_high"]
+    assert family["perturbation_sigma"] == 0.1 and family["scale_range"] == [0.5, 2.0]
+    assert metadata["inference_parameters"] == ["chirp_mass", "mass_ratio", "chi_1", "chi_2", "theta_jn", "psi", "ra",
+                                                "dec", "geocent_time"]  # not distance, not phase
+    assert metadata["gnpe"]["kernel_half_width"] == 0.001
+    assert metadata["training"]["config"]["num_waveforms"] == 100_000
+    assert metadata["training"]["config"]["epochs"] == 100
+    assert metadata["training"]["best_validation_loss"] == pytest.approx(0.9345, abs=5e-5)
+
+
+def test_size_matches_the_readme(default_model):
+    model, _ = default_model
+    assert model.num_weights() == pytest.approx(5.3e6, rel=0.01)
+    assert os.path.getsize(DEFAULT_MODEL_FILE) / 1e6 == pytest.approx(21, abs=0.5)
+
+
+def test_the_default_model_draws_inside_its_training_prior(default_model):
+    """Both networks run on an input of the model's shape; draws are finite, their densities finite."""
+    model, metadata = default_model
+    inputs = torch.zeros(1, 2, 3, metadata["num_bins"])
+    inputs[:, :, 2] = 1.0  # the ASD channel of the reference noise
+    torch.manual_seed(0)
+    with torch.no_grad():
+        times, log_q_init = model.gnpe_init.sample_and_log_prob(inputs, 64)
+        theta, log_q = model.sample_and_log_prob(inputs, 64, proxies=torch.zeros(64, 1))
+    assert theta.shape == (64, 9) and times.shape == (64, 2)
+    assert torch.all(torch.isfinite(log_q)) and torch.all(torch.isfinite(log_q_init))
+    priors = analysis_priors(1_300_000_000.0)
+    assert priors["geocent_time"].maximum - priors["geocent_time"].minimum == pytest.approx(0.2)
+    chirp_mass = theta[:, 0].numpy()
+    assert np.mean((chirp_mass > 20) & (chirp_mass < 50)) > 0.9
