@@ -28,6 +28,8 @@ REFINEMENT = "bilby_dingo/importance_sampling/refinement.py"
 MIXTURE = "bilby_dingo/proposals/mixture.py"
 GNPE = "bilby_dingo/proposals/gnpe.py"
 NETWORK = "bilby_dingo/proposals/network.py"
+RESULT_META = "bilby_dingo/importance_sampling/result_meta.py"
+PROXY_DENSITY = "bilby_dingo/proposals/proxy_density.py"
 
 T_STATISTICS = "tests/unit/test_statistics.py"
 T_DRIVER = "tests/unit/test_driver.py"
@@ -64,9 +66,9 @@ MUTANTS = [
            "np.sqrt(max(num_draws - n_eff, 0.0) / (num_draws * n_eff))",
            "np.sqrt(max(num_draws - n_eff, 0.0) / (num_draws * num_draws))",
            (T_STATISTICS,), "σ_logZ = sqrt((N − n_eff)/(N n_eff)): a wrong error bar misleads every comparison"),
-    Mutant("weights-column-unnormalised", PLUGIN,
-           'nested["weights"] = np.exp(log_w - logsumexp(log_w))',
-           'nested["weights"] = np.exp(log_w - np.max(log_w))',
+    Mutant("weights-column-unnormalised", RESULT_META,
+           "return np.exp(log_w - logsumexp(log_w))",
+           "return np.exp(log_w - np.max(log_w))",
            (f"{T_SAMPLER}::test_result_contents",), "result.nested_samples['weights'] must sum to one"),
     # --- the stopping rule ------------------------------------------------------------------------------
     Mutant("stopping-rule-split-half", DRIVER,
@@ -159,7 +161,7 @@ MUTANTS = [
            "learned[:, self.time_column] -= chunk[:, 0]  # Δt as the network learned it: Δt − t̂_1",
            "learned[:, self.time_column] += chunk[:, 0]",
            (T_GNPE_DENSITY,), "the density at given points must use the network's time frame (refinement needs it)"),
-    Mutant("gnpe-broad-component-weight", GNPE,
+    Mutant("gnpe-broad-component-weight", PROXY_DENSITY,
            "return np.logaddexp(np.log1p(-self.broad_weight) + core, np.log(self.broad_weight) + broad)",
            "return np.logaddexp(core, np.log(self.broad_weight) + broad)",
            (T_GNPE_UNIT,), "q(t̂) must be a normalised mixture"),
