@@ -32,24 +32,9 @@ from scipy.stats import kstest
 from bilby_dingo.models import default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.utils import atomic_path
-from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
+from bilby_dingo.validation.pp import MARGINALISABLE, simulate_event_in_snr_band
 
-MAX_DRAWS = 5000  # injections tried per band before giving up
 RELIABLE_N_EFF = 50  # below this, a posterior width from importance sampling is too noisy to compare with
-
-
-def draw_injection(metadata, priors, band, index, args, lookup_table):
-    rng = np.random.default_rng([args.seed, index])
-    entries = metadata["psd_family"]["entries"]
-    psd_entry = entries[index % len(entries)]
-    trigger_time = metadata["reference_time"] + 86400.0 * index
-    for _ in range(MAX_DRAWS):
-        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry,
-                                                         list(MARGINALISABLE), lookup_table=lookup_table)
-        snr = network_optimal_snr(likelihood)
-        if band[0] <= snr < band[1]:
-            return likelihood, analysis, injection, psd_entry, snr
-    raise SystemExit(f"No injection of {MAX_DRAWS} has a network SNR in {band} with {psd_entry}.")
 
 
 def spread(values, weights, periodic_range=None):
@@ -153,8 +138,8 @@ def main(argv=None):
             index = 1000 * band_number + position
             if index in done:
                 continue
-            likelihood, analysis, injection, psd_entry, snr = draw_injection(first, priors, band, index, args,
-                                                                             lookup_table)
+            likelihood, analysis, injection, psd_entry, snr = simulate_event_in_snr_band(
+                first, priors, index, args.seed, band, list(MARGINALISABLE), lookup_table, max_tries=5000)
             outcomes = {model: analyse(likelihood, analysis, injection, model, index, args, f"model{number}")
                         for number, model in enumerate(args.models)}
             reference_model = max(outcomes, key=lambda model: outcomes[model][1]["n_eff"])

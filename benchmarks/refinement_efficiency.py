@@ -24,24 +24,7 @@ import numpy as np
 from bilby_dingo.models import DEFAULT_MODEL_FILE, default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.utils import atomic_path
-from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
-
-MAX_DRAWS = 2000  # injections tried per SNR band before giving up
-
-
-def draw_injection(metadata, priors, index, args, lookup_table):
-    rng = np.random.default_rng([args.seed, index])
-    entries = metadata["psd_family"]["entries"]
-    psd_entry = entries[index % len(entries)]
-    trigger_time = metadata["reference_time"] + 86400.0 * index
-    for _ in range(MAX_DRAWS):
-        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry,
-                                                         args.marginalise, lookup_table=lookup_table)
-        snr = network_optimal_snr(likelihood)
-        if args.min_snr <= snr <= args.max_snr:
-            return likelihood, analysis, injection, psd_entry, snr
-    raise SystemExit(f"No injection of {MAX_DRAWS} drawn from the training prior has a network SNR in "
-                     f"[{args.min_snr:g}, {args.max_snr:g}] with {psd_entry}.")
+from bilby_dingo.validation.pp import MARGINALISABLE, simulate_event_in_snr_band
 
 
 def run_one(likelihood, analysis, injection, model, refine, index, args):
@@ -87,7 +70,8 @@ def main(argv=None):
     lookup_table = default_distance_lookup_table(os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
     rows = []
     for index in range(args.first_injection, args.first_injection + args.num_injections):
-        likelihood, analysis, injection, psd_entry, snr = draw_injection(metadata, priors, index, args, lookup_table)
+        likelihood, analysis, injection, psd_entry, snr = simulate_event_in_snr_band(
+            metadata, priors, index, args.seed, (args.min_snr, args.max_snr), args.marginalise, lookup_table)
         row = dict(injection=index, psd=psd_entry, network_optimal_snr=snr)
         for mode in args.modes:
             row[f"refine_{mode}"] = run_one(likelihood, analysis, injection, args.model, mode == "on", index, args)

@@ -89,6 +89,28 @@ def simulate_event(metadata, priors, rng, trigger_time, psd_entry, marginalise=(
     return likelihood, analysis, injection
 
 
+def simulate_event_in_snr_band(metadata, priors, index, seed, snr_range, marginalise=(), lookup_table=None,
+                               max_tries=2000):
+    """Injection ``index`` of a survey: drawn from the prior until its network optimal SNR lies in ``snr_range``.
+
+    Seeded by (``seed``, ``index``); the PSD cycles through the model's family with the index and the
+    trigger moves by a day per index, so surveys of other models or settings analyse the same injections.
+    Returns (likelihood, analysis priors, injection, PSD entry, network optimal SNR).
+    """
+    rng = np.random.default_rng([seed, index])
+    entries = metadata["psd_family"]["entries"]
+    psd_entry = entries[index % len(entries)]
+    trigger_time = metadata["reference_time"] + 86400.0 * index
+    for _ in range(max_tries):
+        likelihood, analysis, injection = simulate_event(metadata, priors, rng, trigger_time, psd_entry, marginalise,
+                                                         lookup_table=lookup_table)
+        snr = network_optimal_snr(likelihood)
+        if snr_range[0] <= snr <= snr_range[1]:
+            return likelihood, analysis, injection, psd_entry, snr
+    raise ValueError(f"No injection of {max_tries} drawn from the prior has a network SNR in [{snr_range[0]:g}, "
+                     f"{snr_range[1]:g}] with {psd_entry}: widen the SNR range or raise max_tries.")
+
+
 def network_optimal_snr(likelihood):
     """The injection's optimal SNR over the likelihood's detectors (bilby's per-detector values, combined)."""
     return float(np.sqrt(sum(abs(ifo.meta_data["optimal_SNR"]) ** 2 for ifo in likelihood.interferometers)))
