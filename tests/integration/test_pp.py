@@ -105,3 +105,19 @@ def test_pp_command_line_with_a_prior_file_and_phase_marginalisation(trained_tin
     assert "phase" not in summary["importance_sampled_pvalues"]
     table = pd.read_csv(outdir / "pp_injections.csv")
     assert table["injected_chirp_mass"].between(28, 30).all()
+
+
+def test_survey_injections_lie_in_their_snr_band_and_repeat_for_every_model(masses_model):
+    from bilby_dingo.models import training_priors
+    from bilby_dingo.network.model_file import read_model_file
+    from bilby_dingo.validation.pp import simulate_event_in_snr_band
+
+    metadata = read_model_file(masses_model)["metadata"]
+    priors = training_priors(metadata)
+    first = simulate_event_in_snr_band(metadata, priors, 3, 0, (5, 200))
+    again = simulate_event_in_snr_band(metadata, priors, 3, 0, (5, 200))
+    assert 5 <= first[4] <= 200 and first[4] == again[4] and first[2] == again[2]
+    assert first[3] == metadata["psd_family"]["entries"][3 % len(metadata["psd_family"]["entries"])]
+    assert first[2]["geocent_time"] == pytest.approx(metadata["reference_time"] + 3 * 86400.0, abs=0.2)
+    with pytest.raises(ValueError, match=r"No injection of 2 drawn from the prior has a network SNR in \[10000, 20000\]"):
+        simulate_event_in_snr_band(metadata, priors, 3, 0, (1e4, 2e4), max_tries=2)
