@@ -8,6 +8,7 @@ import dataclasses
 import inspect
 import logging
 import os
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from .importance_sampling.result_meta import normalised_weights, weight_meta_dat
 from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
-from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null
+from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
@@ -61,39 +62,7 @@ class Dingo(Sampler):
     posterior by rejection sampling (``result.samples``) and every weighted draw
     (``result.nested_samples``). Draws outside the prior get weight zero without a likelihood call.
 
-    Keywords
-    --------
-    model: str
-        A model file from ``bilby_dingo_train``; its network becomes the proposal q(θ | d, S_n).
-    proposal: "network" (default with ``model``, and for GW data without one: the default model
-        shipped with bilby_dingo), "prior" (default otherwise) or a :class:`bilby_dingo.proposals.Proposal`
-    device: "cpu" (default), "cuda" or "auto"; allow_waveform_mismatch: bool, default False
-    num_samples: int, default 10000
-        Number of proposal draws. Or, instead:
-    target_n_eff: int; max_samples: int, default 1e6
-        Draw in batches until the effective sample size reaches ``target_n_eff``.
-    batch_size: int, default 10000
-    npool: int
-        Likelihood processes (bilby's pool; any of bilby's pool-size spellings works).
-    sampling_seed: int
-        Seed of every random choice; the same seed gives the same result for any npool.
-    resume: bool, default True; check_point_delta_t: float, default 600 s
-    efficiency_warning: float, default 0.01
-        Sample efficiency below which the result is flagged as unreliable.
-    diagnostic_plots: bool, default True
-        Weights, weight distribution, log-probability and corner plots in outdir (also with plot=True).
-    gnpe_iterations: int, default 30; gnpe_chains: int, default 5000; gnpe_guide_draws: int, default 2000
-        GNPE models only: Gibbs iterations and parallel chains (see bilby_dingo.proposals.gnpe).
-    refine: bool, default True
-        Refine the proposal adaptively before the final draws (bilby_dingo.importance_sampling.refinement):
-        tempered fits of a Student-t mixture, fresh draws from α q₀ + (1 − α) q_fit, the result only from
-        fresh draws of the frozen proposal. False: plain importance sampling.
-    refine_draws: int, default 5000; refine_max_rounds: int, default 8; refine_alpha: float, default 0.1;
-    refine_target_efficiency: float, default 0.2; refine_max_components: int, default 8
-        Draws per round; most rounds; the base proposal's weight in the defensive mixture; the round-0
-        efficiency at which nothing is refined; most mixture components.
-    posterior_size: int
-        Resample this many posterior rows with replacement (default: rejection sampling, distinct rows).
+    The keywords (from :class:`bilby_dingo.settings.DingoSettings`, the one keyword table) follow.
     """
 
     sampler_name = "dingo"
@@ -409,3 +378,7 @@ class Dingo(Sampler):
                                   f"{prefix}_corner.png")
         except Exception as error:  # a corner plot must never cost the result
             logger.warning(f"Could not make the corner plot: {error}")
+
+
+# The keyword section comes from the keyword table, so docstring, parser and README never disagree.
+Dingo.__doc__ += "\n" + textwrap.indent(keyword_docstring(), "    ") + "\n"

@@ -67,3 +67,24 @@ def test_gnpe_guide_draws_parsing(given, expected):
 def test_negative_gnpe_guide_draws_is_an_error():
     with pytest.raises(ValueError, match="gnpe_guide_draws=-1: give 0 or None"):
         DingoSettings.from_kwargs(dict(gnpe_guide_draws="-1"))
+
+
+def test_the_keyword_table_is_the_one_source_of_the_readme_table_docstring_and_aliases():
+    import os
+
+    from bilby.core.sampler.base_sampler import Sampler
+
+    from bilby_dingo.plugin import Dingo
+    from bilby_dingo.settings import KEYWORD_ALIASES, keyword_table_markdown
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    assert keyword_table_markdown() in readme, "README's keyword table differs: paste keyword_table_markdown()"
+    for name in DingoSettings.keywords():
+        assert f"\n    {name}: default" in Dingo.__doc__
+        assert f"`{name}`" in keyword_table_markdown() or name == "pool"
+    # bilby's own spellings of the seed and checkpoint period are taken from bilby, not copied.
+    for spelling in Sampler.sampling_seed_equiv_kwargs:
+        assert KEYWORD_ALIASES.get(spelling, spelling) == "sampling_seed"
+    for spelling in Sampler.check_point_equiv_kwargs:
+        assert KEYWORD_ALIASES.get(spelling, spelling) == "check_point_delta_t"
+    assert DingoSettings.from_kwargs({"batch_size": "None"}).batch_size == DingoSettings.batch_size
