@@ -13,6 +13,8 @@
 #   v2b  training-distance-prior uniform in luminosity distance over the same 100-3000 Mpc: ~30x more
 #        training signals closer than 500 Mpc, i.e. more loud ones
 # A node without bilby/lalsuite can carry them in ./.whl (wheels, and zips unpacked as they are).
+# Since this job ran, config files are read with bilby_pipe's parser: carry bilby_pipe too (its wheel is
+# 40 MB, mostly data files that training does not need) and whatever bilby_pipe.bilbyargparser imports.
 set -u
 VARIANTS=${VARIANTS:-v2a v2b}
 OUTDIR=$1

@@ -6,6 +6,7 @@ Keys use bilby_pipe's names where they exist. Every key is documented in :data:`
 
 import inspect
 import os
+import re
 from dataclasses import asdict, dataclass
 
 import bilby
@@ -107,20 +108,23 @@ def keys_help():
 
 
 def read_ini(path):
-    """``key = value`` lines of a bilby_pipe-style ini file as a dict of strings."""
+    """The entries of a bilby_pipe-style ini file as a dict (strings, or lists for ``[a, b]`` values).
+
+    Read by bilby_pipe's own config-file parser, so that an ini behaves as it would for bilby_pipe: inline
+    ``# comments`` are stripped, a ``{...}`` dict may span lines, and a key given twice is an error.
+    """
     if not os.path.isfile(path):
         raise ConfigError(f"Config file {path} does not exist.")
-    values = {}
-    with open(path) as stream:
-        for number, line in enumerate(stream, 1):
-            line = line.strip()
-            if not line or line.startswith(("#", ";", "[")):
-                continue
-            if "=" not in line:
-                raise ConfigError(f"{path}, line {number}: expected 'key = value', got {line!r}.")
-            name, value = (part.strip() for part in line.split("=", 1))
-            values[_canonical(name)] = value
-    return values
+    from bilby_pipe.bilbyargparser import BilbyConfigFileParser
+
+    try:
+        with open(path) as stream:
+            items = BilbyConfigFileParser().parse(stream)[0]
+    except Exception as error:
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # bilby_pipe colours its messages
+        raise ConfigError(f"{path} cannot be read as a bilby_pipe ini file: {message}. Write one 'key = value' "
+                          f"per line, each key once.") from error
+    return {_canonical(name): value for name, value in items.items()}
 
 
 def _parse(key, value):
@@ -140,7 +144,7 @@ def _parse(key, value):
             items = value if isinstance(value, (list, tuple)) else str(value).strip().strip("[]").split(",")
             items = [str(item).strip().strip("'\"") for item in items if str(item).strip()]
             return [float(item) for item in items] if key.kind == "floats" else items
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: a list where a number belongs
         pass
     raise ConfigError(f"{key.name} = {value!r} is not a valid {key.kind}: {key.help}")
 

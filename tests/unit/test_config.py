@@ -16,6 +16,22 @@ def test_valid_config_and_defaults():
     assert "theta_jn" in default.resolved_inference_parameters()
 
 
+def test_ini_files_are_read_as_bilby_pipe_reads_them(tmp_path):
+    values = tiny_config_values()
+    prior = values.pop("prior-dict")
+    lines = [f"{key} = {value}" for key, value in values.items()]
+    # A prior-dict over several lines, an inline comment, as bilby_pipe users write them.
+    multi_line = "prior-dict = {\n  " + prior.strip("{}").replace(", ", ",\n  ") + "\n}"
+    path = tmp_path / "config.ini"
+    path.write_text("\n".join(lines).replace("epochs = 3", "epochs = 3  # short") + "\n" + multi_line + "\n")
+    config = TrainingConfig.from_file(str(path))
+    assert config.epochs == 3
+    assert str(config.priors()["chirp_mass"]) == str(TrainingConfig.from_dict(tiny_config_values()).priors()["chirp_mass"])
+    path.write_text("\n".join(lines) + f"\nprior-dict = {prior}\nepochs = 5\n")
+    with pytest.raises(ConfigError, match="duplicate 'epochs' keys"):
+        read_ini(str(path))
+
+
 def test_training_distance_prior_replaces_only_the_training_datas_distance():
     config = TrainingConfig.from_dict(tiny_config_values(**{
         "training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1500)",
