@@ -178,7 +178,8 @@ class DingoSettings:
     model: str | None = keyword(
         None, _as_given, "a model file from `bilby_dingo_train`: its network becomes the proposal",
         default_text="the shipped default model for GW data, else –")
-    device: str = keyword("cpu", _device, "where the network runs: `cpu`, `cuda`, `auto`")
+    device: str = keyword("auto", _device, "where the network runs: `cpu`, `cuda`, or `auto` (a GPU where PyTorch "
+                          "sees one, as in training)")
     allow_waveform_mismatch: bool = keyword(
         False, _bool, "accept a likelihood with another approximant or reference frequency than the model's")
     num_samples: int | None = keyword(
