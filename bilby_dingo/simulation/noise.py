@@ -66,6 +66,20 @@ def whitening_factor(psd, duration):
     return np.sqrt(4.0 / (duration * np.asarray(psd)))
 
 
+def combine_log_psd(log_psds, interpolation, choice, values, log_scale):
+    """log S_k + values @ interpolation + log s: the per-bin arithmetic of a PSD-family draw.
+
+    Written with indexing, ``@`` and broadcasting only, so that numpy arrays and torch tensors (the GPU
+    simulator's copies of ``log_psds`` and ``interpolation``) both go through it.
+    """
+    log_psd = log_psds[choice]
+    if values is not None:
+        log_psd = log_psd + values @ interpolation
+    if log_scale is not None:
+        log_psd = log_psd + log_scale[..., None]
+    return log_psd
+
+
 class PSDFamily:
     """A family of PSDs with random smooth perturbations, drawn per sample and detector.
 
@@ -114,12 +128,7 @@ class PSDFamily:
 
     def log_psd_from_parameters(self, choice, values, log_scale):
         """log S = log S_k + δ(f) + log s for :meth:`draw_parameters`' output, shape ``choice.shape + (n_bins,)``."""
-        log_psd = self.log_psds[choice]
-        if values is not None:
-            log_psd = log_psd + values @ self.interpolation
-        if log_scale is not None:
-            log_psd = log_psd + log_scale[..., None]
-        return log_psd
+        return combine_log_psd(self.log_psds, self.interpolation, choice, values, log_scale)
 
     def sample_log_psd(self, shape, rng):
         """Draw log PSDs of shape ``shape + (n_bins,)``."""

@@ -12,6 +12,7 @@ that, given the same draws, the noise-free batches agree to single precision.
 import numpy as np
 import torch
 
+from .noise import combine_log_psd
 from .waveforms import REFERENCE_DISTANCE
 
 
@@ -44,12 +45,9 @@ class TorchTrainingDataSimulator:
 
     def log_psd(self, choice, values, log_scale):
         """:meth:`PSDFamily.log_psd_from_parameters` on the device, float64."""
-        log_psd = self.log_psds[self._tensor(choice, torch.long)]
-        if values is not None:
-            log_psd = log_psd + self._tensor(values, torch.float64) @ self.node_interpolation
-        if log_scale is not None:
-            log_psd = log_psd + self._tensor(log_scale, torch.float64)[..., None]
-        return log_psd
+        return combine_log_psd(self.log_psds, self.node_interpolation, self._tensor(choice, torch.long),
+                               None if values is None else self._tensor(values, torch.float64),
+                               None if log_scale is None else self._tensor(log_scale, torch.float64))
 
     def phase_factors(self, times, sign):
         """exp(sign · 2πi f t) for times of shape (...,): shape (..., n_bins), complex64.

@@ -144,10 +144,7 @@ class Trainer:
                 if self.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            optimizer.zero_grad()
-            loss = model.loss(**batch)
-            loss.backward()
-            optimizer.step()
+            training_step(model, optimizer, batch)
             if step >= warm_up:
                 count += len(batch["theta"])
         if self.device.startswith("cuda"):
@@ -252,7 +249,7 @@ class Trainer:
                           training_time_s=float(sum(row["epoch_time_s"] for row in self.history)),
                           device=self.device, hardware=hardware_description(self.device),
                           simulation_backend=self.simulation_backend(),
-                          initial_model=getattr(self, "initial_model_record", None)),
+                          initial_model=self.initial_model_record),
         )
 
     def _gnpe_metadata(self):
@@ -307,19 +304,18 @@ class Trainer:
         if self.device_simulator is not None:
             generator = torch.Generator(device=self.device).manual_seed(torch_generator_seed(self.config.seed, stream))
 
-            def simulate():
-                for start in range(0, len(indices), size):
-                    yield self.device_simulator.simulate(indices[start:start + size], rng, generator)
-
-            yield from prefetch(simulate())
-            return
+            def simulate_batch(batch_indices):
+                return self.device_simulator.simulate(batch_indices, rng, generator)
+        else:
+            def simulate_batch(batch_indices):
+                return {key: torch.from_numpy(value) for key, value in self.simulator.simulate(batch_indices, rng).items()}
 
         def simulate():
             for start in range(0, len(indices), size):
-                yield self.simulator.simulate(indices[start:start + size], rng)
+                yield simulate_batch(indices[start:start + size])
 
         for batch in prefetch(simulate()):
-            yield {key: torch.from_numpy(value).to(self.device) for key, value in batch.items()}
+            yield {key: value.to(self.device) for key, value in batch.items()}
 
     def validation_loss(self):
         self.model.eval()
@@ -348,10 +344,7 @@ class Trainer:
                 except StopIteration:
                     break
                 data_wait += time.perf_counter() - tick
-                self.optimizer.zero_grad()
-                loss = self.model.loss(**batch)
-                loss.backward()
-                self.optimizer.step()
+                loss = training_step(self.model, self.optimizer, batch)
                 size = len(batch["theta"])
                 total += loss.item() * size
                 count += size
@@ -399,6 +392,15 @@ class Trainer:
                 writer.writeheader()
                 writer.writerows(self.history)
         plot_history(self.history, self.paths["plot"])
+
+
+def training_step(model, optimizer, batch):
+    """One optimiser step on the batch's negative log-likelihood; returns the loss."""
+    optimizer.zero_grad()
+    loss = model.loss(**batch)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 def hardware_description(device):
