@@ -232,8 +232,8 @@ class TrainingConfig:
                 raise ConfigError(f"prior-file {self.prior_file} does not exist.")
             return bilby.gw.prior.BBHPriorDict(filename=self.prior_file)
         try:
-            # bilby_pipe only parses prior-dict strings: imported here, training with a prior-file runs
-            # where bilby_pipe is not installed (a GPU node).
+            # Imported here, not with the module: a config built with from_dict and a prior-file needs no
+            # bilby_pipe (ini files do: read_ini uses its parser).
             from bilby_pipe.utils import convert_prior_string_input
 
             return bilby.gw.prior.BBHPriorDict(dictionary=convert_prior_string_input(self.prior_dict))
