@@ -5,8 +5,10 @@ H1+L1, O4 noise, chirp mass 28, network SNR ≈ 17, distance and phase marginali
 refinement rounds (no final draws) for each variant ``NAME:INFLATION:ESS_FRACTION:DOF:ALPHA`` and prints
 the sample efficiency of every round, the tempering exponents, the number of mixture components and the
 round whose proposal would be frozen. Used to choose the defaults (docs/validation.md, "Refinement").
+An optional sixth field SKY (1 or 0, default 1) fits the sky position and time in the detector-baseline
+frame (bilby_dingo.proposals.sky_frame) or in (ra, dec, geocent_time).
 
-    python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1 \
+    python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1:0 \
         [--max-rounds 12] [--seed 1]
 """
 
@@ -28,6 +30,7 @@ import bilby_dingo  # noqa: E402
 import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
 import bilby_dingo.proposals.fitted as fitted  # noqa: E402
 from bilby_dingo.proposals.factory import network_proposal  # noqa: E402
+from bilby_dingo.proposals.sky_frame import sky_frame_for  # noqa: E402
 from bilby_dingo.settings import DingoSettings  # noqa: E402
 from bilby_dingo.utils import log_likelihoods  # noqa: E402
 
@@ -49,7 +52,9 @@ def main(argv=None):
         ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
         distance_marginalization_lookup_table=bilby_dingo.models.default_distance_lookup_table(
             os.path.join(args.outdir, "distance_marginalization_lookup.npz")))
-    fixed = {key: float(priors[key].peak) for key in priors if key not in KEYS and hasattr(priors[key], "peak")}
+    # Marginalised parameters: bilby's likelihood replaced their priors by numbers (or delta functions).
+    fixed = {key: float(getattr(value, "peak", value)) for key, value in priors.items()
+             if key not in KEYS and (hasattr(value, "peak") or isinstance(value, (int, float)))}
     start = time.perf_counter()
     proposal = network_proposal(bilby_dingo.default_model(), likelihood, priors, KEYS, seed=args.seed)
     print(f"GNPE set-up: {time.perf_counter() - start:.0f} s", flush=True)
@@ -58,15 +63,17 @@ def main(argv=None):
         return log_likelihoods(likelihood, KEYS, theta, fixed)
 
     for variant in args.variants:
-        name, inflation, fraction, dof, alpha = variant.split(":")
+        name, inflation, fraction, dof, alpha, *sky = variant.split(":")
+        sky_frame = sky_frame_for(likelihood, priors, KEYS) if (sky or ["1"])[0] == "1" else None
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
         settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
                                        refine_max_rounds=args.max_rounds)
         start = time.perf_counter()
         outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
-                                                np.random.default_rng(5)).run(resume=False)
-        print(f"{name} (inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}): efficiency per "
+                                                np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
+        print(f"{name} (inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
+              f"{sky_frame is not None}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
               f"{[r.num_components for r in outcome.rounds]}, frozen round {outcome.frozen_round}, "

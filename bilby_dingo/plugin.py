@@ -33,6 +33,7 @@ from .importance_sampling.result_meta import normalised_weights, weight_meta_dat
 from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
+from .proposals.sky_frame import sky_frame_for
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
@@ -253,7 +254,8 @@ class Dingo(Sampler):
             if self.settings.refine:
                 refiner = ProposalRefinement(
                     self.proposal, self.priors, self.search_parameter_keys, evaluator, self.settings, seed, rng,
-                    state_path=self.refinement_state_path, fingerprint=self._fingerprint(self.proposal))
+                    state_path=self.refinement_state_path, fingerprint=self._fingerprint(self.proposal),
+                    sky_frame=sky_frame_for(self.likelihood, self.priors, self.search_parameter_keys))
                 refinement = refiner.run(resume=self.settings.resume)
                 proposal, first_store = refinement.proposal, refinement.first_store
                 if first_store is None:

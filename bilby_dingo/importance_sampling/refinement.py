@@ -135,10 +135,12 @@ class ProposalRefinement:
         Where the refinement state is written after every round (None: not written).
     fingerprint: str
         The analysis; a state file of another analysis is refused.
+    sky_frame: bilby_dingo.proposals.sky_frame.SkyFrame or None
+        When given, densities are fitted to the sky position and time in this detector-baseline frame.
     """
 
     def __init__(self, base, priors, parameter_keys, evaluate_log_likelihood, settings, seed, round_zero_rng,
-                 state_path=None, fingerprint=""):
+                 state_path=None, fingerprint="", sky_frame=None):
         self.base = base
         self.priors = priors
         self.parameter_keys = list(parameter_keys)
@@ -148,6 +150,7 @@ class ProposalRefinement:
         self.round_zero_rng = round_zero_rng
         self.state_path = state_path
         self.fingerprint = fingerprint
+        self.sky_frame = sky_frame
 
     # --- the rounds --------------------------------------------------------------------------------
 
@@ -170,7 +173,8 @@ class ProposalRefinement:
             tempered = np.exp(beta * (log_w[usable] - log_w[usable].max()))
             density = FittedDensity.fit(self.priors, self.parameter_keys, theta[usable], tempered,
                                         np.random.default_rng([self.seed, 31, number]),
-                                        max_components=self.settings.refine_max_components)
+                                        max_components=self.settings.refine_max_components,
+                                        sky_frame=self.sky_frame)
             fit_time = time.perf_counter() - start
             stores.append(self._evaluate(self.mixture(density), self.settings.refine_draws,
                                          np.random.default_rng([self.seed, 37, number])))

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 from .base import Proposal
+from .sky_frame import SKY_KEYS, TIME_KEY, SkyFrame
 
 AFFINE, BOUNDED, PERIODIC = 0, 1, 2
 COMPONENT_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
@@ -54,15 +55,17 @@ class UnboundedTransform:
     @classmethod
     def for_priors(cls, priors, keys, theta, weights):
         """The transform of ``keys`` given their bilby priors; periodic cuts from the weighted draws."""
+        return cls.for_ranges([range_of_prior(priors[key]) for key in keys], theta, weights)
+
+    @classmethod
+    def for_ranges(cls, ranges, theta, weights):
+        """The transform of columns with ``ranges`` [(kind, lower, upper), ...]; periodic cuts from the draws."""
         kinds, lower, upper, cut = [], [], [], []
-        for i, key in enumerate(keys):
-            prior = priors[key]
-            minimum, maximum = float(getattr(prior, "minimum", -np.inf)), float(getattr(prior, "maximum", np.inf))
-            bounded = np.isfinite(minimum) and np.isfinite(maximum) and maximum > minimum
-            periodic = bounded and getattr(prior, "boundary", None) == "periodic"
-            kinds.append(PERIODIC if periodic else BOUNDED if bounded else AFFINE)
-            lower.append(minimum if bounded else 0.0)
-            upper.append(maximum if bounded else 1.0)
+        for i, (kind, minimum, maximum) in enumerate(ranges):
+            periodic = kind == PERIODIC
+            kinds.append(kind)
+            lower.append(minimum)
+            upper.append(maximum)
             if periodic:
                 period = maximum - minimum
                 angle = 2 * np.pi * (theta[:, i] - minimum) / period
@@ -115,6 +118,14 @@ class UnboundedTransform:
                 values[:, periodic] = low + np.mod(start - low + unit[:, periodic] * width[periodic], width[periodic])
             x[:, squash] = values
         return x
+
+
+def range_of_prior(prior):
+    """(kind, lower, upper) of a bilby prior: BOUNDED or PERIODIC within finite bounds, AFFINE otherwise."""
+    minimum, maximum = float(getattr(prior, "minimum", -np.inf)), float(getattr(prior, "maximum", np.inf))
+    if not (np.isfinite(minimum) and np.isfinite(maximum) and maximum > minimum):
+        return AFFINE, 0.0, 1.0
+    return (PERIODIC if getattr(prior, "boundary", None) == "periodic" else BOUNDED), minimum, maximum
 
 
 class StudentTMixture:
@@ -228,22 +239,36 @@ def fit_gaussian_mixture(y, weights, num_components, rng, iterations=100, tolera
 class FittedDensity:
     """A normalised density over ``keys``: :class:`StudentTMixture` of standardised transformed values.
 
+    With a :class:`bilby_dingo.proposals.sky_frame.SkyFrame`, ra, dec (and geocent_time) are first mapped
+    to the detector-baseline frame (azimuth, zenith, detector time), where a two-detector posterior is
+    nearly Gaussian; the density of the original parameters carries that map's exact Jacobian.
+
     Build with :meth:`fit`; rebuild from :meth:`to_arrays` with :meth:`from_arrays`.
     """
 
-    def __init__(self, keys, transform, centre, scale, mixture):
+    def __init__(self, keys, transform, centre, scale, mixture, sky_frame=None):
         self.keys = list(keys)
         self.transform = transform
         self.centre = np.asarray(centre, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
         self.mixture = mixture
+        self.sky_frame = sky_frame
+        if sky_frame is not None and not all(key in self.keys for key in SKY_KEYS):
+            raise ValueError(f"A sky frame needs ra and dec among the fitted parameters {self.keys}.")
 
     @classmethod
-    def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF):
+    def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF, sky_frame=None):
         """Fit to draws ``theta`` (n, D) (columns ``keys``) with non-negative ``weights`` (n,)."""
         theta = np.asarray(theta, dtype=float)
         weights = np.asarray(weights, dtype=float)
-        transform = UnboundedTransform.for_priors(priors, keys, theta, weights)
+        ranges = [range_of_prior(priors[key]) for key in keys]
+        if sky_frame is not None:
+            theta, _ = cls._frame_coordinates(sky_frame, keys, theta)
+            for key, kind_range in ((SKY_KEYS[0], (PERIODIC, 0.0, 2 * np.pi)), (SKY_KEYS[1], (BOUNDED, 0.0, np.pi)),
+                                    (TIME_KEY, (AFFINE, 0.0, 1.0))):
+                if key in keys:
+                    ranges[list(keys).index(key)] = kind_range
+        transform = UnboundedTransform.for_ranges(ranges, theta, weights)
         y, log_jacobian = transform.forward(theta)
         usable = np.isfinite(log_jacobian) & (weights > 0)
         y, weights = y[usable], weights[usable] / weights[usable].sum()
@@ -253,12 +278,41 @@ class FittedDensity:
         num_components = select_num_components(standardised, weights, rng, max_components)
         log_mixture, means, covariances = fit_gaussian_mixture(standardised, weights, num_components, rng)
         return cls(keys, transform, centre, scale,
-                   StudentTMixture(log_mixture, means, COVARIANCE_INFLATION * covariances, dof))
+                   StudentTMixture(log_mixture, means, COVARIANCE_INFLATION * covariances, dof), sky_frame)
+
+    @staticmethod
+    def _frame_coordinates(sky_frame, keys, x):
+        """x with ra, dec (geocent_time) replaced by the frame's azimuth, zenith (detector time), and the
+        log Jacobian of that replacement."""
+        keys = list(keys)
+        ra, dec = keys.index(SKY_KEYS[0]), keys.index(SKY_KEYS[1])
+        time = keys.index(TIME_KEY) if TIME_KEY in keys else None
+        azimuth, zenith, detector_time, log_jacobian = sky_frame.forward(
+            x[:, ra], x[:, dec], None if time is None else x[:, time])
+        framed = np.array(x, dtype=float)
+        framed[:, ra], framed[:, dec] = azimuth, zenith
+        if time is not None:
+            framed[:, time] = detector_time
+        return framed, log_jacobian
+
+    def _from_frame(self, framed):
+        ra, dec = self.keys.index(SKY_KEYS[0]), self.keys.index(SKY_KEYS[1])
+        time = self.keys.index(TIME_KEY) if TIME_KEY in self.keys else None
+        x = np.array(framed, dtype=float)
+        x[:, ra], x[:, dec], geocent_time = self.sky_frame.inverse(
+            framed[:, ra], framed[:, dec], None if time is None else framed[:, time])
+        if time is not None:
+            x[:, time] = geocent_time
+        return x
 
     def log_prob(self, samples):
         """log density at the points ``samples`` (dict of arrays with at least ``keys``), shape (n,)."""
         x = np.column_stack([np.asarray(samples[key], dtype=float) for key in self.keys])
+        frame_log_jacobian = 0.0
+        if self.sky_frame is not None:
+            x, frame_log_jacobian = self._frame_coordinates(self.sky_frame, self.keys, x)
         y, log_jacobian = self.transform.forward(x)
+        log_jacobian = log_jacobian + frame_log_jacobian
         log_prob = np.full(len(x), -np.inf)
         inside = np.isfinite(log_jacobian)
         log_prob[inside] = (self.mixture.log_prob((y[inside] - self.centre) / self.scale)
@@ -269,20 +323,31 @@ class FittedDensity:
         """n draws as a dict of arrays keyed by ``keys``."""
         y = self.mixture.sample(n, rng) * self.scale + self.centre
         x = self.transform.inverse(y)
+        if self.sky_frame is not None:
+            x = self._from_frame(x)
         return {key: x[:, i] for i, key in enumerate(self.keys)}
+
+    def describe_space(self):
+        return "" if self.sky_frame is None else " in the detector-baseline sky frame"
 
     def to_arrays(self):
         """Every number that defines the density, as arrays (for a pickle-free checkpoint)."""
-        return dict(kinds=self.transform.kinds, lower=self.transform.lower, upper=self.transform.upper,
-                    cut=self.transform.cut, centre=self.centre, scale=self.scale,
-                    log_weights=self.mixture.log_weights, means=self.mixture.means,
-                    covariances=self.mixture.covariances, dof=np.array(self.mixture.dof))
+        arrays = dict(kinds=self.transform.kinds, lower=self.transform.lower, upper=self.transform.upper,
+                      cut=self.transform.cut, centre=self.centre, scale=self.scale,
+                      log_weights=self.mixture.log_weights, means=self.mixture.means,
+                      covariances=self.mixture.covariances, dof=np.array(self.mixture.dof))
+        if self.sky_frame is not None:
+            arrays.update({f"sky_frame_{name}": value for name, value in self.sky_frame.to_arrays().items()})
+        return arrays
 
     @classmethod
     def from_arrays(cls, keys, arrays):
         transform = UnboundedTransform(arrays["kinds"], arrays["lower"], arrays["upper"], arrays["cut"])
         mixture = StudentTMixture(arrays["log_weights"], arrays["means"], arrays["covariances"], float(arrays["dof"]))
-        return cls(keys, transform, arrays["centre"], arrays["scale"], mixture)
+        prefix = "sky_frame_"
+        frame = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+        return cls(keys, transform, arrays["centre"], arrays["scale"], mixture,
+                   SkyFrame.from_arrays(frame) if frame else None)
 
     def digest(self):
         """A short hash of every defining number: two densities share it only if they are identical."""
@@ -327,7 +392,7 @@ class FittedProposal(Proposal):
 
     def describe(self):
         return (f"fitted {self.density.mixture.num_components}-component Student-t mixture over "
-                f"{self.parameter_keys} ({self.density.digest()})")
+                f"{self.parameter_keys}{self.density.describe_space()} ({self.density.digest()})")
 
     def sample_and_log_prob(self, n, rng):
         samples = self.density.sample(n, rng)

@@ -30,6 +30,8 @@ GNPE = "bilby_dingo/proposals/gnpe.py"
 NETWORK = "bilby_dingo/proposals/network.py"
 RESULT_META = "bilby_dingo/importance_sampling/result_meta.py"
 PROXY_DENSITY = "bilby_dingo/proposals/proxy_density.py"
+SKY_FRAME = "bilby_dingo/proposals/sky_frame.py"
+FITTED = "bilby_dingo/proposals/fitted.py"
 
 T_STATISTICS = "tests/unit/test_statistics.py"
 T_DRIVER = "tests/unit/test_driver.py"
@@ -43,6 +45,7 @@ T_GNPE = "tests/integration/test_gnpe_inference.py"
 T_NETWORK_DENSITY = "tests/integration/test_refinement.py::test_network_density_at_given_points"
 T_GNPE_DENSITY = "tests/integration/test_refinement.py::test_gnpe_density_at_given_points"
 T_KNOWN = "tests/cross_validation/test_known_answers.py"
+T_SKY = "tests/unit/test_sky_frame.py"
 
 MUTANTS = [
     # --- importance weights, log Z, n_eff, σ ------------------------------------------------------------
@@ -229,4 +232,16 @@ MUTANTS = [
            "",
            (f"{T_RESULTS}::test_merge_refuses_runs_of_different_priors",),
            "only runs of one analysis may be pooled"),
+    # --- the sky frame of fitted densities ------------------------------------------------------------------
+    Mutant("sky-frame-jacobian-sign", SKY_FRAME,
+           "log_jacobian = np.log(np.cos(dec)) - np.log(np.sin(zenith))",
+           "log_jacobian = np.log(np.sin(zenith)) - np.log(np.cos(dec))",
+           (f"{T_SKY}::test_log_jacobian_matches_finite_differences",
+            f"{T_SKY}::test_density_in_the_frame_is_normalised_and_survives_storage"),
+           "a fitted density in the sky frame must be a normalised density of (ra, dec, t), or log Z is biased"),
+    Mutant("sky-frame-jacobian-dropped", FITTED,
+           "log_jacobian = log_jacobian + frame_log_jacobian",
+           "log_jacobian = log_jacobian + 0 * frame_log_jacobian",
+           (f"{T_SKY}::test_density_in_the_frame_is_normalised_and_survives_storage",),
+           "the change of variables' Jacobian belongs to the density of the sampled parameters"),
 ]
