@@ -14,8 +14,9 @@ GPU simulation), then measures, each after warm-up:
    glasflow's spline or the sync-free one, TF32 matrix products, batch 2048 / 8192 / 16384, a
    ``loss.item()`` each step (as the epoch loop's progress bar), the whole step as a CUDA graph, and
    ``torch.compile`` of the loss (last; failures caught and reported);
-6. the real pipeline (background simulation thread included): ``Trainer.measure_throughput`` and one
-   ``Trainer.train_epoch`` with each spline.
+6. the real pipeline (background simulation thread included): ``Trainer.measure_throughput`` and
+   ``Trainer.train_epoch`` with glasflow's spline, with the sync-free one, and with the trainer's CUDA
+   graph (config ``cuda-graph``), at the first two batch sizes.
 
 Everything goes to OUT/profile_training_step.json (rewritten after every section, so a run cut short
 keeps what it measured) and to stdout.
@@ -344,6 +345,9 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--small-network", action="store_true", help="tiny network (a CPU check of the script)")
     parser.add_argument("--skip-compile", action="store_true")
+    parser.add_argument("--skip-profile", action="store_true", help="no phases, synchronisation count or profile")
+    parser.add_argument("--skip-levers", action="store_true", help="no network-only levers")
+    parser.add_argument("--pipeline-batches", type=int, default=30, help="batches Trainer.measure_throughput times")
     parser.add_argument("--deadline", type=float, default=330.0,
                         help="seconds after which the optional sections (compile, epochs) are skipped")
     args = parser.parse_args()
@@ -380,7 +384,7 @@ def main():
 
     # Phases, syncs and profiles with each spline, TF32 off (the trainer's default).
     torch.backends.cuda.matmul.allow_tf32 = False
-    for sync_free in (False, True):
+    for sync_free in () if args.skip_profile else (False, True):
         label = "sync_free" if sync_free else "glasflow"
         set_spline(model, sync_free)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -410,6 +414,8 @@ def main():
 
     big = args.batch_sizes[1] if len(args.batch_sizes) > 1 else small
     huge = args.batch_sizes[2] if len(args.batch_sizes) > 2 else big
+    if args.skip_levers:
+        batches = {}  # every lever below skips itself
     lever(f"glasflow fp32 b{small}", False, False, small)
     lever(f"glasflow tf32 b{small}", False, True, small)
     lever(f"sync-free fp32 b{small}", True, False, small)
@@ -423,36 +429,46 @@ def main():
         lever(f"sync-free tf32 b{big} CUDA graph", True, True, big, graph=True)
         lever(f"glasflow fp32 b{small} (repeat)", False, False, small)
 
-    # The real pipeline: background simulation thread, batches of 2048, TF32 as train_within_budget.py sets.
+    # The real pipeline: background simulation thread, TF32 as train_within_budget.py sets. Modes: glasflow's
+    # spline eagerly (as before this profile), the sync-free spline eagerly, and with the trainer's CUDA graph.
     torch.backends.cuda.matmul.allow_tf32 = True
     pipeline = RESULTS.setdefault("pipeline", [])
-    for sync_free in (False, True):
+    modes = [("glasflow", False, "off"), ("sync_free", True, "off")] + ([("sync_free", True, "auto")] if cuda else [])
+    for label, sync_free, graph in modes:
         set_spline(model, sync_free)
         for size in (small, big):
-            trainer.config = dataclasses.replace(trainer.config, batch_size=size)
-            row = dict(spline="sync_free" if sync_free else "glasflow", batch=size, tf32=True)
+            trainer.config = dataclasses.replace(trainer.config, batch_size=size, cuda_graph=graph)
+            row = dict(spline=label, cuda_graph=graph, batch=size, tf32=True)
             try:
-                row["measure_throughput_samples_per_s"] = trainer.measure_throughput(num_batches=15, warm_up=3)
+                row["measure_throughput_samples_per_s"] = trainer.measure_throughput(
+                    num_batches=args.pipeline_batches, warm_up=3)
             except Exception as error:
                 row["error"] = f"{type(error).__name__}: {error}"
             pipeline.append(row)
             save()
             log("pipeline:", row)
+
+    # Whole epochs (train_epoch: the loop training runs), each from the model as the last left it.
+    epoch_modes = [(1, "glasflow", False, "off", small), (2, "sync_free", True, "off", small)]
+    if cuda:
+        epoch_modes += [(3, "sync_free", True, "auto", small), (4, "sync_free", True, "auto", big)]
+    for epoch, label, sync_free, graph, size in epoch_modes:
+        if time.perf_counter() - start > args.deadline:
+            log("deadline: remaining epochs skipped")
+            break
+        set_spline(model, sync_free)
+        trainer.config = dataclasses.replace(trainer.config, batch_size=size, cuda_graph=graph)
+        trainer._graphed_step = None
+        trainer.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+        def epoch_run(epoch=epoch, size=size, graph=graph):
+            loss, elapsed, data_wait = trainer.train_epoch(epoch)
+            return dict(epoch=epoch, batch=size, cuda_graph=graph, samples_per_s=len(trainer.train_indices) / elapsed,
+                        elapsed_s=elapsed, data_wait_s=data_wait, train_loss=loss)
+        name = f"train_epoch_{label}_graph-{graph}_b{size}"
+        section(name)(epoch_run)
+        log("epoch:", name, RESULTS[name])
     trainer.config = dataclasses.replace(trainer.config, batch_size=small)
-
-    if time.perf_counter() - start < args.deadline:
-        for epoch, sync_free in ((1, False), (2, True)):
-            set_spline(model, sync_free)
-            trainer.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-
-            def epoch_run(epoch=epoch):
-                loss, elapsed, data_wait = trainer.train_epoch(epoch)
-                return dict(epoch=epoch, samples_per_s=len(trainer.train_indices) / elapsed, elapsed_s=elapsed,
-                            data_wait_s=data_wait, train_loss=loss)
-            section(f"train_epoch_{'sync_free' if sync_free else 'glasflow'}")(epoch_run)
-            log("epoch:", RESULTS[f"train_epoch_{'sync_free' if sync_free else 'glasflow'}"])
-    else:
-        log("deadline: epochs skipped")
 
     RESULTS["total_s"] = time.perf_counter() - start
     save()
@@ -461,7 +477,11 @@ def main():
     for row in levers:
         log(f"{row['name']:<42} {row.get('samples_per_s', float('nan')):>9.0f}  {row.get('ms_per_step', 0):7.1f} ms")
     for row in pipeline:
-        log(f"pipeline {row['spline']:<10} b{row['batch']:<6} {row.get('measure_throughput_samples_per_s', 0):>9.0f}")
+        log(f"pipeline {row['spline']:<10} graph {row['cuda_graph']:<4} b{row['batch']:<6} "
+            f"{row.get('measure_throughput_samples_per_s', 0):>9.0f}")
+    for key, value in RESULTS.items():
+        if key.startswith("train_epoch_") and isinstance(value, dict) and "samples_per_s" in value:
+            log(f"{key:<48} {value['samples_per_s']:>9.0f}  (data wait {value['data_wait_s']:.2f} s)")
     for key in ("phases_glasflow", "phases_sync_free"):
         log(key, {name: round(1e3 * value, 1) for name, value in (RESULTS.get(key) or {}).items()
                   if isinstance(value, float)}, "ms")
