@@ -474,9 +474,13 @@ class GraphedTrainingStep:
         # than adding to old ones: each replay overwrites them.
         model.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss = model.loss(**self.static)
-            self.loss.backward()
+        with torch.cuda.graph(self.graph, stream=stream):
+            loss = model.loss(**self.static)
+            loss.backward()
+        # Detached: the replays write the loss here, and no autograd graph outlives the capture (a kept one
+        # would tie the gradient accumulators to the capture's stream, and an eager step would then warn).
+        self.loss = loss.detach()
+        del loss
         self.gradients = [(parameter, parameter.grad) for parameter in model.parameters() if parameter.grad is not None]
 
     def __call__(self, model, optimizer, batch):
