@@ -31,6 +31,10 @@ wheels and zips in ./.whl (see benchmarks/train_v2_on_gpu.sh)::
         .whl/*.whl
     PYTHONPATH=/tmp/site:$PWD python3 benchmarks/profile_training_step.py --out $OUT --device cuda
 
+It ran so on 2026-11-26 on a lent NVIDIA H100 80GB HBM3 (torch 2.11.0+cu130, 16 CPU cores): the full run
+took 222 s (88 s of it compiling the ``torch.compile`` lever); with ``--skip-profile --skip-compile`` the
+whole device call, wheels unpacked and a GPU test included, took 145 s. The results are in docs/validation.md ("Where a GPU training step's time goes").
+
 A quick check on a CPU (tiny sizes, a few steps): ``--device cpu --num-waveforms 400 --batch-sizes 32
 --steps 2 --small-network``. The config is built in Python (no bilby_pipe needed).
 """
