@@ -7,6 +7,7 @@ from glasflow.flows import CouplingNSF
 from torch import nn
 
 from .embedding import EmbeddingNetwork
+from .splines import make_sync_free
 
 
 class PosteriorModel(nn.Module):
@@ -41,6 +42,9 @@ class PosteriorModel(nn.Module):
             n_blocks_per_transform=network["flow_blocks_per_transform"], num_bins=network["flow_bins"],
             tail_bound=5.0,
         )
+        # The same spline without host-device synchronisation (network/splines.py): on a GPU glasflow's
+        # boolean-mask indexing stops the host ~300 times a training step. Same parameters, same function.
+        make_sync_free(self.flow)
         self.register_buffer("parameter_mean", torch.zeros(num_parameters, dtype=torch.float64))
         self.register_buffer("parameter_std", torch.ones(num_parameters, dtype=torch.float64))
         # Scale of the network's ASD channel (see simulation.simulator.network_input), saved with the weights.

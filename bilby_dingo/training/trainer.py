@@ -37,6 +37,7 @@ from .waveform_dataset import (
 logger = logging.getLogger(f"bilby.{__name__}")
 
 VALIDATION_STREAM = 10**6  # generator index of the fixed validation noise, apart from every epoch
+CAPTURE_STREAM = VALIDATION_STREAM + 2  # the batch a CUDA graph is captured on (changes no training draw)
 
 
 def torch_generator_seed(seed, stream):
@@ -67,6 +68,7 @@ class Trainer:
         self.best_validation_loss = np.inf
         self.waveform_generation_time = 0.0
         self.initial_model_record = None
+        self._graphed_step = None  # the training model's CUDA-graph step, captured at the first epoch
 
     # --- set-up ------------------------------------------------------------------------------------
 
@@ -138,18 +140,46 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, VALIDATION_STREAM + 1])
         indices = rng.choice(self.train_indices, size=(num_batches + warm_up) * self.config.batch_size)
         model.train()
+        step_function = self._step_function(model)
         count, start = 0, None
         for step, batch in enumerate(self._batches(indices, rng, VALIDATION_STREAM + 1)):
             if step == warm_up:
                 if self.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            training_step(model, optimizer, batch)
+            step_function(model, optimizer, batch)
             if step >= warm_up:
                 count += len(batch["theta"])
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         return count / (time.perf_counter() - start)
+
+    def use_cuda_graph(self):
+        """Whether full training batches run as a CUDA-graph replay (config ``cuda-graph``, CUDA only)."""
+        return self.config.cuda_graph == "auto" and str(self.device).startswith("cuda")
+
+    def _step_function(self, model):
+        """:func:`training_step`, or a :class:`GraphedTrainingStep` of ``model`` where CUDA graphs are used.
+
+        The graph is captured here, before any batch thread runs (a capture admits no other CUDA work), on a
+        batch from its own stream; should the capture fail, training goes on eagerly.
+        """
+        if not self.use_cuda_graph() or len(self.train_indices) < self.config.batch_size:
+            return training_step
+        if model is self.model and self._graphed_step is not None:
+            return self._graphed_step
+        rng = np.random.default_rng([self.config.seed, CAPTURE_STREAM])
+        indices = rng.choice(self.train_indices, size=self.config.batch_size)
+        example = {key: value.to(self.device) for key, value in self._batch_simulator(rng, CAPTURE_STREAM)(indices).items()}
+        try:
+            graphed = GraphedTrainingStep(model, example)
+        except Exception as error:  # a driver or op that cannot be captured: the eager step is the same step
+            logger.warning(f"CUDA graph capture failed ({type(error).__name__}: {error}); training eagerly")
+            self.config = dataclasses.replace(self.config, cuda_graph="off")
+            return training_step
+        if model is self.model:
+            self._graphed_step = graphed
+        return graphed
 
     def simulation_backend(self):
         """numpy or torch: the config's choice, auto resolved by the device."""
@@ -301,6 +331,17 @@ class Trainer:
         ``stream`` seeds the device's noise generator (torch backend): the epoch, or the validation stream.
         """
         size = self.config.batch_size
+        simulate_batch = self._batch_simulator(rng, stream)
+
+        def simulate():
+            for start in range(0, len(indices), size):
+                yield simulate_batch(indices[start:start + size])
+
+        for batch in prefetch(simulate()):
+            yield {key: value.to(self.device) for key, value in batch.items()}
+
+    def _batch_simulator(self, rng, stream):
+        """A function of the indices that simulates one batch (on the device with the torch backend)."""
         if self.device_simulator is not None:
             generator = torch.Generator(device=self.device).manual_seed(torch_generator_seed(self.config.seed, stream))
 
@@ -309,13 +350,7 @@ class Trainer:
         else:
             def simulate_batch(batch_indices):
                 return {key: torch.from_numpy(value) for key, value in self.simulator.simulate(batch_indices, rng).items()}
-
-        def simulate():
-            for start in range(0, len(indices), size):
-                yield simulate_batch(indices[start:start + size])
-
-        for batch in prefetch(simulate()):
-            yield {key: value.to(self.device) for key, value in batch.items()}
+        return simulate_batch
 
     def validation_loss(self):
         self.model.eval()
@@ -332,7 +367,10 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, epoch])
         torch.manual_seed(self.config.seed * 100_003 + epoch)
         order = rng.permutation(self.train_indices)
-        total, count, start = 0.0, 0, time.perf_counter()
+        step_function = self._step_function(self.model)  # before the batch thread starts: it may capture a graph
+        # The loss summed on the device: reading it each step would make the host wait for the device.
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count, steps, start = 0, 0, time.perf_counter()
         data_wait = 0.0  # time the network waits for the next batch: the pipeline cost not hidden
         with tqdm(total=len(order), desc=f"epoch {epoch}/{self.config.epochs}", unit="sample", leave=False,
                   disable=None) as bar:  # None: no bar when the output is not a terminal
@@ -344,14 +382,17 @@ class Trainer:
                 except StopIteration:
                     break
                 data_wait += time.perf_counter() - tick
-                loss = training_step(self.model, self.optimizer, batch)
+                loss = step_function(self.model, self.optimizer, batch)
                 size = len(batch["theta"])
-                total += loss.item() * size
-                count += size
+                total += loss.detach().double() * size
+                count, steps = count + size, steps + 1
                 bar.update(size)
-                bar.set_postfix(loss=f"{total / count:.3f}", samples_per_s=f"{count / (time.perf_counter() - start):.0f}")
+                if not bar.disable and steps % 10 == 1:  # every 10 batches, and only with a visible bar
+                    bar.set_postfix(loss=f"{float(total) / count:.3f}",
+                                    samples_per_s=f"{count / (time.perf_counter() - start):.0f}")
+        train_loss = float(total) / count
         elapsed = time.perf_counter() - start
-        return total / count, elapsed, data_wait
+        return train_loss, elapsed, data_wait
 
     def train(self, until_epoch=None):
         """Train to ``config.epochs`` (or stop after ``until_epoch``); return the history."""
@@ -401,6 +442,60 @@ def training_step(model, optimizer, batch):
     loss.backward()
     optimizer.step()
     return loss
+
+
+class GraphedTrainingStep:
+    """:func:`training_step` with the forward and backward pass replayed from a CUDA graph.
+
+    A step of the default network launches ~5,000 small kernels from Python (the spline couplings); on a
+    GPU the host's launches, not the device, set the step's time (docs/validation.md, "Where a GPU
+    training step's time goes"). Captured once, the same kernels are replayed with one launch. The graph
+    computes the loss and the gradients of ``model`` on a fixed batch size into tensors it owns; the
+    optimiser step stays eager, so Adam, its learning-rate schedule and checkpoints are unchanged. A
+    batch of another size (an epoch's last) runs eagerly. The model must not synchronise with the host
+    in its forward or backward pass (network/splines.py).
+
+    Capturing changes nothing in ``model``: the warm-up passes only compute gradients, which the capture
+    discards.
+    """
+
+    def __init__(self, model, example_batch, warm_up=2):
+        self.model = model
+        self.static = {key: value.detach().clone() for key, value in example_batch.items()}
+        self.size = len(example_batch["theta"])
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # cuBLAS handles and autograd's lazy set-up, outside the capture
+            for _ in range(warm_up):
+                model.zero_grad(set_to_none=True)
+                model.loss(**self.static).backward()
+        torch.cuda.current_stream().wait_stream(stream)
+        # With no .grad, the captured backward writes fresh gradient tensors (owned by the graph) rather
+        # than adding to old ones: each replay overwrites them.
+        model.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=stream):
+            loss = model.loss(**self.static)
+            loss.backward()
+        # Detached: the replays write the loss here, and no autograd graph outlives the capture (a kept one
+        # would tie the gradient accumulators to the capture's stream, and an eager step would then warn).
+        self.loss = loss.detach()
+        del loss
+        self.gradients = [(parameter, parameter.grad) for parameter in model.parameters() if parameter.grad is not None]
+
+    def __call__(self, model, optimizer, batch):
+        if model is not self.model:
+            raise ValueError("This CUDA graph was captured for another model.")
+        if len(batch["theta"]) != self.size or batch.keys() != self.static.keys():
+            return training_step(model, optimizer, batch)
+        for key, value in self.static.items():
+            value.copy_(batch[key])
+        self.graph.replay()
+        for parameter, gradient in self.gradients:  # an eager step in between replaced them
+            if parameter.grad is not gradient:
+                parameter.grad = gradient
+        optimizer.step()
+        return self.loss
 
 
 def hardware_description(device):

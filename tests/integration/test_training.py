@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import torch
 from bilby_dingo.network.model_file import REQUIRED_METADATA, ModelFileError, load_model, read_model_file
 from bilby_dingo.training.config import TrainingConfig
 from bilby_dingo.training.trainer import Trainer
-from tests.conftest import tiny_config_values
+from tests.conftest import TINY_PRIOR, tiny_config_values
 
 BIN = os.path.dirname(sys.executable)
 
@@ -98,6 +99,40 @@ def test_torch_simulation_backend_trains_resumes_exactly_and_is_recorded(tmp_pat
     resumed.prepare()
     resumed.train()
     assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in uninterrupted.history]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_step_trains_as_the_eager_step_and_resumes_exactly(tmp_path):
+    # 180 training waveforms in batches of 64: two graph replays and one eager step (52) per epoch.
+    # The prior as a file, read by bilby alone: GPU nodes may lack bilby_pipe, which reads prior-dict.
+    prior_file = tmp_path / "tiny.prior"
+    entries = re.split(r",\s*(?=\w+:)", TINY_PRIOR.strip()[1:-1])
+    prior_file.write_text("".join(f"{key.strip()} = {value.strip()}\n"
+                                  for key, _, value in (entry.partition(":") for entry in entries)))
+    values = tiny_config_values(**{"num-waveforms": "200", "epochs": "2", "simulation-backend": "torch",
+                                   "gnpe-time-kernel": "0.001", "device": "cuda", "prior-dict": "None",
+                                   "prior-file": str(prior_file)})
+    values.pop("inference-parameters")
+    trainers = {}
+    for mode in ("auto", "off"):
+        trainers[mode] = Trainer(TrainingConfig.from_dict({**values, "cuda-graph": mode}), outdir=str(tmp_path / mode))
+        trainers[mode].prepare()
+        trainers[mode].train()
+    graphed, eager = trainers["auto"], trainers["off"]
+    assert graphed._graphed_step is not None and eager._graphed_step is None
+    assert graphed.measure_throughput(num_batches=2, warm_up=1) > 0
+    np.testing.assert_allclose([row["train_loss"] for row in graphed.history],
+                               [row["train_loss"] for row in eager.history], rtol=1e-5)
+    for key, value in eager.model.state_dict().items():
+        torch.testing.assert_close(graphed.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+
+    first = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "resumed"))
+    first.prepare()
+    first.train(until_epoch=1)
+    resumed = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "resumed"), resume=True)
+    resumed.prepare()
+    resumed.train()
+    assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in graphed.history]
 
 
 def test_initial_model_starts_from_its_weights_and_a_misfit_is_refused(trained_tiny_model, tmp_path):

@@ -90,6 +90,7 @@ def test_help_lists_every_key():
         ({"waveform-approximant": "TaylorF2x"}, "'TaylorF2x' is not .* Did you mean 'TaylorF2'"),
         ({"waveform-approximant": "imrphenomd"}, "Did you mean 'IMRPhenomD'"),
         ({"simulation-backend": "cupy"}, "simulation-backend must be auto, numpy or torch"),
+        ({"cuda-graph": "on"}, "cuda-graph must be auto or off"),
         ({"training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1500)"},
          "needs luminosity_distance left out of inference-parameters"),
         ({"training-distance-prior": "Uniform(name='luminosity_distance', minimum=200, maximum=1000)",
