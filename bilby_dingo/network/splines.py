@@ -1,20 +1,33 @@
-"""glasflow's rational-quadratic spline coupling without host-device synchronisation.
+r"""The rational-quadratic spline coupling of glasflow's flows, evaluated without host-device waits.
 
-glasflow (nflows) evaluates the spline only where the input lies inside [-B, B], by boolean-mask
-indexing (``x[mask]``, ``x[mask] = y``), guarded by ``torch.any(mask)`` and a domain check
-``torch.min(x) < left or torch.max(x) > right``. On a GPU each of these waits for the device to finish
-(the mask's size must reach the host), about ten waits per coupling transform; a GNPE model (two flows of
-8 transforms) stops the host some 160 times a forward pass and again in the backward pass, so each
-step's run time is the sum of the host's kernel launches and the device's work rather than the larger.
+glasflow evaluates its splines only where an input lies inside [−B, B], through boolean-mask indexing
+guarded by ``torch.any`` and a domain check. On a GPU each of these makes the host wait for the device
+(a mask's size must reach the host): about ten waits per coupling transform, ~300 per training step of
+the default model, so that a step lasts as long as the host's kernel launches plus the device's work.
 
-Here the spline is evaluated on every input, clamped into [-B, B], and ``torch.where`` keeps the
-identity (linear tails, log-Jacobian 0) outside: the same function, with no mask-sized tensor, so
-nothing waits. Elementwise the arithmetic is glasflow's (copied below from
-``glasflow.nflows.transforms.splines.rational_quadratic``), so outputs agree to rounding; a test checks
-values and gradients against glasflow's on inputs inside and outside the interval.
+Here every input is evaluated, clamped into [−B, B], and ``torch.where`` keeps the identity (linear tails,
+log-Jacobian 0) outside. The parameterisation is the one glasflow's state dict means (same function, same
+weights), written from the spline's definition (Durkan et al. 2019, "Neural Spline Flows", eqs. 4–6):
+
+- K bins; bin widths and heights are softmaxes of the network's outputs, each floored at a minimum share
+  m (``w = m + (1 − K m) softmax``), placed on [−B, B] as knot positions (cumulative sums, the ends set
+  exactly); the widths and heights used are differences of those knots, so that they add up exactly;
+- the derivatives at the K − 1 inner knots are ``m_d + softplus(u)``; at ±B they are 1, matching the tails;
+- in bin k with knots (x_k, y_k), width w_k, height h_k, slope s_k = h_k / w_k, end derivatives d_k,
+  d_{k+1} and ξ = (x − x_k) / w_k:
+
+.. math::
+    y = y_k + h_k \frac{s_k ξ^2 + d_k ξ(1 − ξ)}{s_k + c_k ξ(1 − ξ)}, \qquad
+    \frac{dy}{dx} = s_k^2 \frac{d_{k+1} ξ^2 + 2 s_k ξ(1 − ξ) + d_k (1 − ξ)^2}{(s_k + c_k ξ(1 − ξ))^2},
+
+  with c_k = d_k + d_{k+1} − 2 s_k. The inverse solves that quadratic in ξ for given y, taking the root in
+  [0, 1] in its numerically stable form.
+
+A test checks values, gradients and samples against glasflow's own transform.
 """
 
-import numpy as np
+import math
+
 import torch
 from glasflow.nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
 from glasflow.nflows.transforms.splines.rational_quadratic import (
@@ -22,127 +35,83 @@ from glasflow.nflows.transforms.splines.rational_quadratic import (
     DEFAULT_MIN_BIN_WIDTH,
     DEFAULT_MIN_DERIVATIVE,
 )
-from glasflow.nflows.utils import torchutils
-from torch.nn import functional as F
+from torch.nn import functional
 
 
-def rational_quadratic_spline(inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives,
-                              inverse=False, left=0.0, right=1.0, bottom=0.0, top=1.0,
-                              min_bin_width=DEFAULT_MIN_BIN_WIDTH, min_bin_height=DEFAULT_MIN_BIN_HEIGHT,
-                              min_derivative=DEFAULT_MIN_DERIVATIVE):
-    """glasflow's ``rational_quadratic_spline`` without its domain check (inputs must lie in the domain).
+def _knots(unnormalised, minimum_share, bound):
+    """Knot positions (..., K + 1) on [−bound, bound] and the bin sizes (..., K) between them."""
+    num_bins = unnormalised.shape[-1]
+    shares = minimum_share + (1 - minimum_share * num_bins) * functional.softmax(unnormalised, dim=-1)
+    inner = -bound + 2 * bound * torch.cumsum(shares, dim=-1)[..., :-1]
+    ends = torch.full_like(shares[..., :1], bound)
+    knots = torch.cat([-ends, inner, ends], dim=-1)
+    return knots, knots[..., 1:] - knots[..., :-1]
 
-    The inverse clamps the quadratic's discriminant at 0 (it is ≥ 0 but for rounding) where glasflow
-    asserts it, since the assertion waits for the device.
+
+def _at_bin(values, index):
+    return values.gather(-1, index)[..., 0]
+
+
+def spline_with_linear_tails(inputs, unnormalised_widths, unnormalised_heights, unnormalised_inner_derivatives,
+                             inverse=False, bound=1.0, min_bin_width=DEFAULT_MIN_BIN_WIDTH,
+                             min_bin_height=DEFAULT_MIN_BIN_HEIGHT, min_derivative=DEFAULT_MIN_DERIVATIVE):
+    """(outputs, log |d outputs / d inputs|) of the spline on [−bound, bound], the identity outside it.
+
+    ``unnormalised_widths`` and ``unnormalised_heights`` have K entries per input on their last axis,
+    ``unnormalised_inner_derivatives`` K − 1 (the derivatives at the inner knots).
     """
-    num_bins = unnormalized_widths.shape[-1]
-    if min_bin_width * num_bins > 1.0:
-        raise ValueError("Minimal bin width too large for the number of bins")
-    if min_bin_height * num_bins > 1.0:
-        raise ValueError("Minimal bin height too large for the number of bins")
+    if min(min_bin_width, min_bin_height) * unnormalised_widths.shape[-1] > 1:
+        raise ValueError("The minimum bin width or height times the number of bins exceeds the interval.")
+    x_knots, widths = _knots(unnormalised_widths, min_bin_width, bound)
+    y_knots, heights = _knots(unnormalised_heights, min_bin_height, bound)
+    ones = torch.ones_like(unnormalised_inner_derivatives[..., :1])
+    derivatives = torch.cat([ones, min_derivative + functional.softplus(unnormalised_inner_derivatives), ones], dim=-1)
 
-    widths = F.softmax(unnormalized_widths, dim=-1)
-    widths = min_bin_width + (1 - min_bin_width * num_bins) * widths
-    cumwidths = torch.cumsum(widths, dim=-1)
-    cumwidths = F.pad(cumwidths, pad=(1, 0), mode="constant", value=0.0)
-    cumwidths = (right - left) * cumwidths + left
-    cumwidths[..., 0] = left
-    cumwidths[..., -1] = right
-    widths = cumwidths[..., 1:] - cumwidths[..., :-1]
-
-    derivatives = min_derivative + F.softplus(unnormalized_derivatives)
-
-    heights = F.softmax(unnormalized_heights, dim=-1)
-    heights = min_bin_height + (1 - min_bin_height * num_bins) * heights
-    cumheights = torch.cumsum(heights, dim=-1)
-    cumheights = F.pad(cumheights, pad=(1, 0), mode="constant", value=0.0)
-    cumheights = (top - bottom) * cumheights + bottom
-    cumheights[..., 0] = bottom
-    cumheights[..., -1] = top
-    heights = cumheights[..., 1:] - cumheights[..., :-1]
-
-    bin_idx = torchutils.searchsorted(cumheights if inverse else cumwidths, inputs)[..., None]
-
-    input_cumwidths = cumwidths.gather(-1, bin_idx)[..., 0]
-    input_bin_widths = widths.gather(-1, bin_idx)[..., 0]
-    input_cumheights = cumheights.gather(-1, bin_idx)[..., 0]
-    delta = heights / widths
-    input_delta = delta.gather(-1, bin_idx)[..., 0]
-    input_derivatives = derivatives.gather(-1, bin_idx)[..., 0]
-    input_derivatives_plus_one = derivatives[..., 1:].gather(-1, bin_idx)[..., 0]
-    input_heights = heights.gather(-1, bin_idx)[..., 0]
+    inside = (inputs >= -bound) & (inputs <= bound)
+    clamped = inputs.clamp(-bound, bound)
+    # The bin: the number of inner knots at or below the input (the input side's knots).
+    inner_knots = (y_knots if inverse else x_knots)[..., 1:-1].contiguous()
+    index = torch.searchsorted(inner_knots, clamped[..., None].contiguous(), right=True)
+    x_k, y_k = _at_bin(x_knots, index), _at_bin(y_knots, index)
+    width, height = _at_bin(widths, index), _at_bin(heights, index)
+    d_left, d_right = _at_bin(derivatives, index), _at_bin(derivatives[..., 1:], index)
+    slope = height / width
+    curvature = d_left + d_right - 2 * slope
 
     if inverse:
-        a = (inputs - input_cumheights) * (
-            input_derivatives + input_derivatives_plus_one - 2 * input_delta
-        ) + input_heights * (input_delta - input_derivatives)
-        b = input_heights * input_derivatives - (inputs - input_cumheights) * (
-            input_derivatives + input_derivatives_plus_one - 2 * input_delta
-        )
-        c = -input_delta * (inputs - input_cumheights)
-        discriminant = (b.pow(2) - 4 * a * c).clamp_min(0)
-        root = (2 * c) / (-b - torch.sqrt(discriminant))
-        outputs = root * input_bin_widths + input_cumwidths
-        theta_one_minus_theta = root * (1 - root)
-        denominator = input_delta + (
-            (input_derivatives + input_derivatives_plus_one - 2 * input_delta) * theta_one_minus_theta
-        )
-        derivative_numerator = input_delta.pow(2) * (
-            input_derivatives_plus_one * root.pow(2)
-            + 2 * input_delta * theta_one_minus_theta
-            + input_derivatives * (1 - root).pow(2)
-        )
-        logabsdet = torch.log(derivative_numerator) - 2 * torch.log(denominator)
-        return outputs, -logabsdet
-
-    theta = (inputs - input_cumwidths) / input_bin_widths
-    theta_one_minus_theta = theta * (1 - theta)
-    numerator = input_heights * (input_delta * theta.pow(2) + input_derivatives * theta_one_minus_theta)
-    denominator = input_delta + (
-        (input_derivatives + input_derivatives_plus_one - 2 * input_delta) * theta_one_minus_theta
-    )
-    outputs = input_cumheights + numerator / denominator
-    derivative_numerator = input_delta.pow(2) * (
-        input_derivatives_plus_one * theta.pow(2)
-        + 2 * input_delta * theta_one_minus_theta
-        + input_derivatives * (1 - theta).pow(2)
-    )
-    logabsdet = torch.log(derivative_numerator) - 2 * torch.log(denominator)
-    return outputs, logabsdet
-
-
-def unconstrained_rational_quadratic_spline(inputs, unnormalized_widths, unnormalized_heights,
-                                            unnormalized_derivatives, inverse=False, tail_bound=1.0,
-                                            min_bin_width=DEFAULT_MIN_BIN_WIDTH,
-                                            min_bin_height=DEFAULT_MIN_BIN_HEIGHT,
-                                            min_derivative=DEFAULT_MIN_DERIVATIVE):
-    """The spline on [-B, B] with linear (identity) tails outside, as glasflow's with ``tails="linear"``."""
-    inside = (inputs >= -tail_bound) & (inputs <= tail_bound)
-    # glasflow pads with zeros and then sets both ends to this constant: the derivative 1 at ±B.
-    constant = float(np.log(np.exp(1 - min_derivative) - 1))
-    unnormalized_derivatives = F.pad(unnormalized_derivatives, pad=(1, 1), value=constant)
-    outputs, logabsdet = rational_quadratic_spline(
-        inputs.clamp(-tail_bound, tail_bound), unnormalized_widths, unnormalized_heights, unnormalized_derivatives,
-        inverse=inverse, left=-tail_bound, right=tail_bound, bottom=-tail_bound, top=tail_bound,
-        min_bin_width=min_bin_width, min_bin_height=min_bin_height, min_derivative=min_derivative)
-    return torch.where(inside, outputs, inputs), torch.where(inside, logabsdet, torch.zeros_like(logabsdet))
+        offset = clamped - y_k
+        a = height * (slope - d_left) + offset * curvature
+        b = height * d_left - offset * curvature
+        c = -slope * offset
+        xi = 2 * c / (-b - torch.sqrt((b * b - 4 * a * c).clamp_min(0)))
+        outputs = x_k + xi * width
+    else:
+        xi = (clamped - x_k) / width
+    mixed = xi * (1 - xi)
+    denominator = slope + curvature * mixed
+    log_derivative = (2 * torch.log(slope) + torch.log(d_right * xi * xi + 2 * slope * mixed + d_left * (1 - xi) ** 2)
+                      - 2 * torch.log(denominator))
+    if inverse:
+        log_derivative = -log_derivative
+    else:
+        outputs = y_k + height * (slope * xi * xi + d_left * mixed) / denominator
+    return torch.where(inside, outputs, inputs), torch.where(inside, log_derivative, torch.zeros_like(log_derivative))
 
 
 class SyncFreeRationalQuadraticCouplingTransform(PiecewiseRationalQuadraticCouplingTransform):
-    """glasflow's coupling transform with :func:`unconstrained_rational_quadratic_spline` (linear tails).
+    """glasflow's coupling transform (linear tails) with :func:`spline_with_linear_tails`.
 
     Same parameters and state dict as its parent; :func:`make_sync_free` converts a built flow.
     """
 
     def _piecewise_cdf(self, inputs, transform_params, inverse=False):
-        scale = np.sqrt(self.transform_net.hidden_features)
-        unnormalized_widths = transform_params[..., : self.num_bins] / scale
-        unnormalized_heights = transform_params[..., self.num_bins: 2 * self.num_bins] / scale
-        unnormalized_derivatives = transform_params[..., 2 * self.num_bins:]
-        return unconstrained_rational_quadratic_spline(
-            inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, inverse=inverse,
-            tail_bound=self.tail_bound, min_bin_width=self.min_bin_width, min_bin_height=self.min_bin_height,
-            min_derivative=self.min_derivative)
+        # glasflow divides the width and height outputs by √(hidden features) of the coupling network.
+        scale = math.sqrt(self.transform_net.hidden_features)
+        bins = self.num_bins
+        return spline_with_linear_tails(
+            inputs, transform_params[..., :bins] / scale, transform_params[..., bins:2 * bins] / scale,
+            transform_params[..., 2 * bins:], inverse=inverse, bound=self.tail_bound,
+            min_bin_width=self.min_bin_width, min_bin_height=self.min_bin_height, min_derivative=self.min_derivative)
 
 
 def make_sync_free(flow):
