@@ -5,8 +5,9 @@ H1+L1, O4 noise, chirp mass 28, network SNR ≈ 17, distance and phase marginali
 refinement rounds (no final draws) for each variant ``NAME:INFLATION:ESS_FRACTION:DOF:ALPHA`` and prints
 the sample efficiency of every round, the tempering exponents, the number of mixture components and the
 round whose proposal would be frozen. Used to choose the defaults (docs/validation.md, "Refinement").
-An optional sixth field SKY (1 or 0, default 1) fits the sky position and time in the detector-baseline
-frame (bilby_dingo.proposals.sky_frame) or in (ra, dec, geocent_time).
+Optional further fields SKY:TRUNCATE (1 or 0, default 1:1): fit the sky position and time in the
+detector-baseline frame (bilby_dingo.proposals.sky_frame) or in (ra, dec, geocent_time); fit to weights
+truncated at √N times their mean (refinement.fit_weights) or to the weights themselves.
 
     python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1:0 \
         [--max-rounds 12] [--seed 1]
@@ -42,6 +43,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", default=["default:1.3:0.1:10:0.1"])
     parser.add_argument("--max-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--refine-draws", type=int, default=5000, help="draws per round")
     parser.add_argument("--outdir", default="outdir_refinement_rounds")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
@@ -63,17 +65,19 @@ def main(argv=None):
         return log_likelihoods(likelihood, KEYS, theta, fixed)
 
     for variant in args.variants:
-        name, inflation, fraction, dof, alpha, *sky = variant.split(":")
-        sky_frame = sky_frame_for(likelihood, priors, KEYS) if (sky or ["1"])[0] == "1" else None
+        name, inflation, fraction, dof, alpha, *flags = variant.split(":")
+        sky, truncate = (flags + ["1", "1"])[:2]
+        refinement.TRUNCATE_FIT_WEIGHTS = truncate == "1"
+        sky_frame = sky_frame_for(likelihood, priors, KEYS) if sky == "1" else None
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
         settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
-                                       refine_max_rounds=args.max_rounds)
+                                       refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws)
         start = time.perf_counter()
         outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
                                                 np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
         print(f"{name} (inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
-              f"{sky_frame is not None}): efficiency per "
+              f"{sky_frame is not None}, truncated fit weights {truncate == '1'}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
               f"{[r.num_components for r in outcome.rounds]}, frozen round {outcome.frozen_round}, "

@@ -49,6 +49,7 @@ REFINEMENT_FORMAT_VERSION = 1
 TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep an ESS of this fraction of a round's draws
 MIN_IMPROVEMENT = 1.1  # at β = 1, a round must raise the best efficiency by 10% for refinement to go on
 ENOUGH_EFFICIENCY = 0.5  # above this, a further round costs more draws than it can save
+TRUNCATE_FIT_WEIGHTS = False  # True: fits see weights truncated at √N times their mean (fit_weights; measured: no clear gain)
 
 
 def tempering_exponent(log_w, target_ess):
@@ -69,6 +70,19 @@ def tempering_exponent(log_w, target_ess):
         middle = (low + high) / 2
         low, high = (middle, high) if ess(middle) >= target else (low, middle)
     return max(low, 1e-12)
+
+
+def fit_weights(log_w):
+    """Weights for fitting a density to draws with log weights ``log_w``: truncated at √N times their mean.
+
+    A few draws with the largest weights would otherwise pull a fit's components onto single points
+    (truncated importance sampling, Ionides 2008). The truncation only shapes the next proposal; the draws of
+    that proposal are weighed exactly.
+    """
+    weights = np.exp(log_w - np.max(log_w))
+    if not TRUNCATE_FIT_WEIGHTS:
+        return weights
+    return np.minimum(weights, np.sqrt(weights.size) * weights.mean())
 
 
 @dataclasses.dataclass
@@ -170,7 +184,7 @@ class ProposalRefinement:
             theta, log_w = self.pooled_draws(stores, densities)
             beta = tempering_exponent(log_w, TEMPERED_ESS_FRACTION * self.settings.refine_draws)
             usable = np.isfinite(log_w)
-            tempered = np.exp(beta * (log_w[usable] - log_w[usable].max()))
+            tempered = fit_weights(beta * log_w[usable])
             density = FittedDensity.fit(self.priors, self.parameter_keys, theta[usable], tempered,
                                         np.random.default_rng([self.seed, 31, number]),
                                         max_components=self.settings.refine_max_components,

@@ -85,8 +85,10 @@ class SkyFrame:
         rotated = direction @ self.rotation.T
         zenith = np.arccos(np.clip(rotated[:, 2], -1.0, 1.0))
         azimuth = np.mod(np.arctan2(rotated[:, 1], rotated[:, 0]), 2 * np.pi)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             log_jacobian = np.log(np.cos(dec)) - np.log(np.sin(zenith))
+        # |dec| > π/2 is no sky position (a proposal may still draw it): no density of the frame's.
+        log_jacobian[~(np.abs(dec) < np.pi / 2)] = -np.inf
         detector_time = None if time is None else (np.asarray(time, dtype=float) - self.reference_time
                                                    + self._delay(direction))
         return azimuth, zenith, detector_time, log_jacobian
