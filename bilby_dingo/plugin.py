@@ -33,7 +33,7 @@ from .importance_sampling.result_meta import normalised_weights, weight_meta_dat
 from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
-from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring
+from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring, parse_npool
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
@@ -76,6 +76,9 @@ class Dingo(Sampler):
         dingo_keywords = self._translate_aliases(
             {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS})
         given = DingoSettings.from_kwargs(dingo_keywords, ignored=self.npool_equiv_kwargs)
+        for key in self.npool_equiv_kwargs:
+            if key in kwargs:
+                kwargs[key] = parse_npool(key, kwargs[key])
         proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
         super().__init__(likelihood, priors, **kwargs)

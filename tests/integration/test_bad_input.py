@@ -117,12 +117,21 @@ def test_student_t_proposal_still_works(tmp_path):
     (dict(batch_size=np.True_), r"batch_size must be an integer, got np.True_ \(a bool\)"),
     (dict(check_point_delta_t=True), r"check_point_delta_t must be a number, got True \(a bool\)"),
     (dict(sampling_seed=-1), "sampling_seed must be a non-negative integer"),
+    (dict(npool=-1), r"npool must be a positive integer \(the number of likelihood processes"),
+    (dict(npool="two"), "npool must be a positive integer .*got 'two'"),
+    (dict(npool=True), "npool must be a positive integer .*got True"),
+    (dict(n_pool=0), "n_pool must be a positive integer"),
 ])
 def test_bools_and_negative_seeds_are_refused_before_any_likelihood_call(tmp_path, kwargs, message):
     likelihood = CountingLikelihood(MEAN, COV)
     with pytest.raises(ValueError, match=message):
         run(tmp_path, likelihood=likelihood, **kwargs)
     assert likelihood.calls == 0
+
+
+def test_npool_given_as_a_string_is_coerced_as_bilby_pipe_gives_it(tmp_path):
+    result = run(tmp_path, proposal=student_t(), num_samples=300, refine=False, npool="2")
+    assert result.meta_data["dingo"]["npool"] == 2
 
 
 class SilentProposal(BrokenProposal):
