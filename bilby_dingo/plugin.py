@@ -34,6 +34,7 @@ from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
 from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring, parse_npool
+from .utils import ascii_safe
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
@@ -81,6 +82,7 @@ class Dingo(Sampler):
                 kwargs[key] = parse_npool(key, kwargs[key])
         proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
+        self.proposal = None  # bilby's keyword log line waits for it (_log_summary_for_sampler)
         super().__init__(likelihood, priors, **kwargs)
         default_model = None if given.model is not None or proposal_given else default_model_for(likelihood)
         uses_default_model = default_model is not None
@@ -105,6 +107,7 @@ class Dingo(Sampler):
                 f"`bilby_dingo_train my_model.ini --outdir outdir_my_model` and pass "
                 f"model='outdir_my_model/<label>_model.pt' (sampler-kwargs in bilby_pipe); or pass proposal='prior' "
                 f"to importance-sample from the prior.") from error
+        self._log_summary_for_sampler()
 
     # --- keywords ----------------------------------------------------------------------------------
 
@@ -139,6 +142,22 @@ class Dingo(Sampler):
         self.settings = DingoSettings.from_kwargs(self.kwargs, ignored=self.npool_equiv_kwargs)
         # Keep the coerced values, so that logs and result files show what the run used.
         self._kwargs.update({name: getattr(self.settings, name) for name in DingoSettings.keywords()})
+
+    def _log_summary_for_sampler(self):
+        # bilby logs the keywords inside Sampler.__init__, before the default model is chosen and the proposal
+        # built (it showed 'proposal': 'prior', 'model': None for a run with the default model): log them
+        # once both are known, with the proposal that is used.
+        if self.proposal is None or self.cached_result is not None:
+            return
+        logger.info(f"Using sampler {type(self).__name__} with kwargs {self._stored_kwargs()}")
+        logger.info(f"Proposal: {self.proposal.describe()}")
+
+    def _stored_kwargs(self):
+        """The keywords as a result file stores them: as given, a proposal object as a description, in ASCII."""
+        proposal = self.settings.proposal
+        if isinstance(proposal, Proposal):
+            proposal = f"{type(proposal).__name__}: {proposal.describe()}"
+        return ascii_safe({**self.kwargs, "proposal": proposal, "pool": None})
 
     def _build_proposal(self, proposal):
         if isinstance(proposal, str) and proposal.lower() == "prior":
@@ -292,8 +311,9 @@ class Dingo(Sampler):
                            f"w / sum w (rows repeat)")
 
         result = self.result
-        # Result files store the keywords: a proposal object or a pool cannot be written.
-        result.sampler_kwargs = {**self.kwargs, "proposal": self.proposal.describe(), "pool": None}
+        # The keywords as given ("prior", or "network" with the model's path), so that the run can be repeated
+        # from them; a proposal object or a pool cannot be written. The proposal used is in meta_data["dingo"].
+        result.sampler_kwargs = self._stored_kwargs()
         result.samples = store.theta[kept]
         result.log_likelihood_evaluations = store.log_likelihood[kept]
         result.log_prior_evaluations = store.log_prior[kept]
@@ -324,7 +344,8 @@ class Dingo(Sampler):
             logger.warning(scope_warning)
         if result.meta_data is None:
             result.meta_data = dict()
-        result.meta_data["dingo"] = dict(
+        # ASCII: pesummary writes these strings as ASCII (a user's proposal may describe itself with σ or ±).
+        result.meta_data["dingo"] = ascii_safe(dict(
             version=__version__,
             proposal=proposal.describe(),
             sampling_seed=int(store.seed),
@@ -342,7 +363,7 @@ class Dingo(Sampler):
             refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
             analysis_fingerprint=self._fingerprint(self.proposal),
             scope_warning=scope_warning,
-        )
+        ))
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "
             f"{summary.num_draws} draws, log Z {summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "
