@@ -4,7 +4,9 @@ Registered through the ``bilby.samplers`` entry point, so ``bilby.run_sampler(..
 and ``sampler = dingo`` in a bilby_pipe ini file select it.
 """
 
+import copyreg
 import dataclasses
+import functools
 import inspect
 import logging
 import os
@@ -53,6 +55,48 @@ def default_model_for(likelihood):
     if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
         return None
     return models.DEFAULT_MODEL_FILE
+
+
+def remove_files(paths):
+    """Remove ``paths`` (those that exist) and then their folders where these are left empty."""
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+    for folder in {os.path.dirname(path) for path in paths}:
+        if folder and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+
+
+@functools.lru_cache(maxsize=None)
+def hdf5_by_default(result_class):
+    """``result_class`` with a ``save_to_file`` that writes hdf5 where the caller chose no format, and then
+    removes the run's checkpoint files (those listed in the result's ``_dingo_remove_after_save``).
+
+    bilby's ``run_sampler`` keeps its ``save`` keyword to itself (``save=True``, its default, means json) and
+    calls ``result.save_to_file(extension=save)`` after the sampler has returned: the result object is the
+    sampler's only hook. An explicit format (``save="json"``, ``"hdf5"``, ``"pkl"``, bilby_pipe's
+    ``result-format``, ``gzip=True``) is kept. Files record the original class (its module and name), and a
+    pickle or copy of such a result is of the original class.
+    """
+
+    class DingoRunResult(result_class):
+        def save_to_file(self, filename=None, overwrite=False, outdir=None, extension=None, gzip=False):
+            if extension is True and filename is None and not gzip:
+                extension = "hdf5"
+            super().save_to_file(filename=filename, overwrite=overwrite, outdir=outdir, extension=extension,
+                                 gzip=gzip)
+            paths = self.__dict__.pop("_dingo_remove_after_save", None)
+            if paths:
+                remove_files(paths)
+                logger.info(f"Result written: removed the checkpoint files {paths} (keep_checkpoint=True keeps them)")
+
+        def __reduce_ex__(self, protocol):
+            state = {key: value for key, value in self.__dict__.items() if key != "_dingo_remove_after_save"}
+            return copyreg._reconstructor, (result_class, object, None), state
+
+    DingoRunResult.__name__, DingoRunResult.__qualname__ = result_class.__name__, result_class.__qualname__
+    DingoRunResult.__module__ = result_class.__module__
+    return DingoRunResult
 
 
 class Dingo(Sampler):
@@ -180,6 +224,11 @@ class Dingo(Sampler):
         return proposal
 
     # --- files -------------------------------------------------------------------------------------
+
+    def _initialise_result(self, result_class):
+        result = super()._initialise_result(result_class)
+        result.__class__ = hdf5_by_default(type(result))
+        return result
 
     @property
     def checkpoint_path(self):
@@ -311,6 +360,9 @@ class Dingo(Sampler):
                            f"w / sum w (rows repeat)")
 
         result = self.result
+        if not self.settings.keep_checkpoint:
+            # Removed once bilby has written the result file (hdf5_by_default), never before.
+            result._dingo_remove_after_save = [self.checkpoint_path] + state_files(self.refinement_state_path)
         # The keywords as given ("prior", or "network" with the model's path), so that the run can be repeated
         # from them; a proposal object or a pool cannot be written. The proposal used is in meta_data["dingo"].
         result.sampler_kwargs = self._stored_kwargs()

@@ -207,6 +207,9 @@ class DingoSettings:
         None, _optional_positive_int, "the draw budget with `target_n_eff`", default_text="10⁶ with `target_n_eff`")
     batch_size: int = keyword(10_000, _batch_size, "draws per batch")
     resume: bool = keyword(True, _bool, "resume from `outdir/dingo_LABEL/LABEL_checkpoint.npz`")
+    keep_checkpoint: bool = keyword(
+        False, _bool, "keep `outdir/dingo_LABEL/` (checkpoint, refinement state) after the result file is written; by "
+        "default it is removed then (with `save=False` nothing is written, and it stays)")
     check_point_delta_t: float = keyword(
         600.0, _positive_float, "seconds between periodic checkpoints",
         aliases=_bilby_spellings("check_point_equiv_kwargs", "check_point_delta_t"))

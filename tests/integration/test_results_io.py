@@ -255,10 +255,10 @@ class GreekProposal(MultivariateStudentTProposal):
         return "Gaussian in m: μ = 2 ± 0.1σ × 1"
 
 
-def run_line_fit(outdir, proposal, **kwargs):
+def run_line_fit(outdir, proposal, save="hdf5", **kwargs):
     likelihood, priors = line_fit()
     return bilby.run_sampler(likelihood, priors, sampler="dingo", proposal=proposal, num_samples=2000, outdir=str(outdir),
-                             label="line", save="hdf5", sampling_seed=1, diagnostic_plots=False, **kwargs)
+                             label="line", save=save, sampling_seed=1, diagnostic_plots=False, **kwargs)
 
 
 def test_stored_keywords_are_as_given_and_repeat_the_run(tmp_path):
@@ -298,3 +298,40 @@ def test_pesummary_metafile_carries_efficiency_and_n_eff(tmp_path, proposal):
         dingo = metafile[label]["meta_data"]["other"]["dingo"]
         assert dingo["n_eff"][0] == pytest.approx(result.meta_data["dingo"]["n_eff"])
         assert dingo["sample_efficiency"][0] == pytest.approx(result.meta_data["dingo"]["sample_efficiency"])
+
+
+# --- issue 14, item 14: hdf5 where the user chose no format; the checkpoint removed once the result is written
+
+
+def test_result_is_hdf5_by_default_and_the_checkpoint_goes_once_it_is_written(tmp_path):
+    # save=True is bilby's default (run_sampler writes json for it); the quickstart left a 24 MB checkpoint.
+    result = run_line_fit(tmp_path, "prior", save=True)
+    assert sorted(os.listdir(tmp_path)) == ["line_result.hdf5"]
+    loaded = bilby.read_in_result(str(tmp_path / "line_result.hdf5"))
+    assert loaded.log_evidence == result.log_evidence and type(loaded) is bilby.core.result.Result
+
+
+@pytest.mark.parametrize("save, written", [("json", "line_result.json"), ("pkl", "line_result.pkl")])
+def test_an_explicit_result_format_is_kept(tmp_path, save, written):
+    run_line_fit(tmp_path, "prior", save=save)
+    assert sorted(os.listdir(tmp_path)) == [written]
+
+
+def test_keep_checkpoint_keeps_it_and_save_false_writes_nothing_to_remove_it_after(tmp_path):
+    run_line_fit(tmp_path / "kept", "prior", save=True, keep_checkpoint=True)
+    assert (tmp_path / "kept" / "dingo_line" / "line_checkpoint.npz").exists()
+    assert (tmp_path / "kept" / "dingo_line" / "line_refinement.npz").exists()
+    run_line_fit(tmp_path / "unsaved", "prior", save=False)
+    assert os.listdir(tmp_path / "unsaved") == ["dingo_line"]  # no result file: the draws stay
+
+
+def test_a_dingo_result_copies_and_pickles_as_bilbys_own_class(tmp_path):
+    import copy
+    import pickle
+
+    result = run_line_fit(tmp_path, "prior", save=False, result_class=bilby.gw.result.CBCResult)
+    for duplicate in (copy.copy(result), copy.deepcopy(result), pickle.loads(pickle.dumps(result))):
+        assert type(duplicate) is bilby.gw.result.CBCResult
+        assert duplicate.log_evidence == result.log_evidence
+    result.save_to_file(extension="hdf5", outdir=str(tmp_path / "file"))
+    assert type(bilby.read_in_result(str(tmp_path / "file" / "line_result.hdf5"))) is bilby.gw.result.CBCResult
