@@ -57,6 +57,23 @@ def default_model_for(likelihood):
     return models.DEFAULT_MODEL_FILE
 
 
+def transferred_model_path(path):
+    """``path``, or the file of that name in the working directory where ``path`` does not exist.
+
+    On a cluster, bilby_pipe's analysis job runs in a scratch directory, and HTCondor puts the files of
+    ``additional-transfer-paths`` (``transfer_input_files``) there under their own names: ``model=/home/me/m.pt``
+    or ``model=models/m.pt`` then arrives as ``./m.pt``. A path that exists is always used as given.
+    """
+    if path is None or os.path.exists(path):
+        return path
+    here = os.path.basename(path)
+    if here and here != path and os.path.isfile(here):
+        logger.info(f"The model {path} is not here; using {os.path.abspath(here)}, a file of that name in the working "
+                    f"directory (where HTCondor puts bilby_pipe's additional-transfer-paths)")
+        return here
+    return path
+
+
 def remove_files(paths):
     """Remove ``paths`` (those that exist) and then their folders where these are left empty."""
     for path in paths:
@@ -130,6 +147,8 @@ class Dingo(Sampler):
         super().__init__(likelihood, priors, **kwargs)
         default_model = None if given.model is not None or proposal_given else default_model_for(likelihood)
         uses_default_model = default_model is not None
+        if given.model is not None:
+            self.settings = dataclasses.replace(self.settings, model=transferred_model_path(self.settings.model))
         if uses_default_model:
             logger.info(f"No model given: using the default model {default_model}")
             self.settings = dataclasses.replace(self.settings, model=default_model, proposal="network")
