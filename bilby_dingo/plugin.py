@@ -4,7 +4,9 @@ Registered through the ``bilby.samplers`` entry point, so ``bilby.run_sampler(..
 and ``sampler = dingo`` in a bilby_pipe ini file select it.
 """
 
+import copyreg
 import dataclasses
+import functools
 import inspect
 import logging
 import os
@@ -34,7 +36,8 @@ from .importance_sampling.statistics import rejection_sample, resample
 from .proposals import PriorProposal, Proposal, ProposalError
 from .proposals.event_data import ModelScopeError, posterior_at_training_bounds
 from .proposals.sky_frame import sky_frame_for
-from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring
+from .settings import KEYWORD_ALIASES, DingoSettings, _none_if_null, keyword_docstring, parse_npool
+from .utils import ascii_safe
 
 logger = logging.getLogger(f"bilby.{__name__}")  # shows in bilby's log, with its format
 
@@ -53,6 +56,65 @@ def default_model_for(likelihood):
     if getattr(likelihood, "interferometers", None) is None or not os.path.isfile(models.DEFAULT_MODEL_FILE):
         return None
     return models.DEFAULT_MODEL_FILE
+
+
+def transferred_model_path(path):
+    """``path``, or the file of that name in the working directory where ``path`` does not exist.
+
+    On a cluster, bilby_pipe's analysis job runs in a scratch directory, and HTCondor puts the files of
+    ``additional-transfer-paths`` (``transfer_input_files``) there under their own names: ``model=/home/me/m.pt``
+    or ``model=models/m.pt`` then arrives as ``./m.pt``. A path that exists is always used as given.
+    """
+    if path is None or os.path.exists(path):
+        return path
+    here = os.path.basename(path)
+    if here and here != path and os.path.isfile(here):
+        logger.info(f"The model {path} is not here; using {os.path.abspath(here)}, a file of that name in the working "
+                    f"directory (where HTCondor puts bilby_pipe's additional-transfer-paths)")
+        return here
+    return path
+
+
+def remove_files(paths):
+    """Remove ``paths`` (those that exist) and then their folders where these are left empty."""
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+    for folder in {os.path.dirname(path) for path in paths}:
+        if folder and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+
+
+@functools.lru_cache(maxsize=None)
+def hdf5_by_default(result_class):
+    """``result_class`` with a ``save_to_file`` that writes hdf5 where the caller chose no format, and then
+    removes the run's checkpoint files (those listed in the result's ``_dingo_remove_after_save``).
+
+    bilby's ``run_sampler`` keeps its ``save`` keyword to itself (``save=True``, its default, means json) and
+    calls ``result.save_to_file(extension=save)`` after the sampler has returned: the result object is the
+    sampler's only hook. An explicit format (``save="json"``, ``"hdf5"``, ``"pkl"``, bilby_pipe's
+    ``result-format``, ``gzip=True``) is kept. Files record the original class (its module and name), and a
+    pickle or copy of such a result is of the original class.
+    """
+
+    class DingoRunResult(result_class):
+        def save_to_file(self, filename=None, overwrite=False, outdir=None, extension=None, gzip=False):
+            if extension is True and filename is None and not gzip:
+                extension = "hdf5"
+            super().save_to_file(filename=filename, overwrite=overwrite, outdir=outdir, extension=extension,
+                                 gzip=gzip)
+            paths = self.__dict__.pop("_dingo_remove_after_save", None)
+            if paths:
+                remove_files(paths)
+                logger.info(f"Result written: removed the checkpoint files {paths} (keep_checkpoint=True keeps them)")
+
+        def __reduce_ex__(self, protocol):
+            state = {key: value for key, value in self.__dict__.items() if key != "_dingo_remove_after_save"}
+            return copyreg._reconstructor, (result_class, object, None), state
+
+    DingoRunResult.__name__, DingoRunResult.__qualname__ = result_class.__name__, result_class.__qualname__
+    DingoRunResult.__module__ = result_class.__module__
+    return DingoRunResult
 
 
 class Dingo(Sampler):
@@ -77,11 +139,17 @@ class Dingo(Sampler):
         dingo_keywords = self._translate_aliases(
             {key: value for key, value in kwargs.items() if key not in _BILBY_SAMPLER_ARGUMENTS})
         given = DingoSettings.from_kwargs(dingo_keywords, ignored=self.npool_equiv_kwargs)
+        for key in self.npool_equiv_kwargs:
+            if key in kwargs:
+                kwargs[key] = parse_npool(key, kwargs[key])
         proposal_given = _none_if_null(dingo_keywords.get("proposal")) is not None
         self._run = None
+        self.proposal = None  # bilby's keyword log line waits for it (_log_summary_for_sampler)
         super().__init__(likelihood, priors, **kwargs)
         default_model = None if given.model is not None or proposal_given else default_model_for(likelihood)
         uses_default_model = default_model is not None
+        if given.model is not None:
+            self.settings = dataclasses.replace(self.settings, model=transferred_model_path(self.settings.model))
         if uses_default_model:
             logger.info(f"No model given: using the default model {default_model}")
             self.settings = dataclasses.replace(self.settings, model=default_model, proposal="network")
@@ -103,6 +171,7 @@ class Dingo(Sampler):
                 f"`bilby_dingo_train my_model.ini --outdir outdir_my_model` and pass "
                 f"model='outdir_my_model/<label>_model.pt' (sampler-kwargs in bilby_pipe); or pass proposal='prior' "
                 f"to importance-sample from the prior.") from error
+        self._log_summary_for_sampler()
 
     # --- keywords ----------------------------------------------------------------------------------
 
@@ -138,6 +207,22 @@ class Dingo(Sampler):
         # Keep the coerced values, so that logs and result files show what the run used.
         self._kwargs.update({name: getattr(self.settings, name) for name in DingoSettings.keywords()})
 
+    def _log_summary_for_sampler(self):
+        # bilby logs the keywords inside Sampler.__init__, before the default model is chosen and the proposal
+        # built (it showed 'proposal': 'prior', 'model': None for a run with the default model): log them
+        # once both are known, with the proposal that is used.
+        if self.proposal is None or self.cached_result is not None:
+            return
+        logger.info(f"Using sampler {type(self).__name__} with kwargs {self._stored_kwargs()}")
+        logger.info(f"Proposal: {self.proposal.describe()}")
+
+    def _stored_kwargs(self):
+        """The keywords as a result file stores them: as given, a proposal object as a description, in ASCII."""
+        proposal = self.settings.proposal
+        if isinstance(proposal, Proposal):
+            proposal = f"{type(proposal).__name__}: {proposal.describe()}"
+        return ascii_safe({**self.kwargs, "proposal": proposal, "pool": None})
+
     def _build_proposal(self, proposal):
         if isinstance(proposal, str) and proposal.lower() == "prior":
             proposal = PriorProposal(self.priors, self.search_parameter_keys)
@@ -159,6 +244,11 @@ class Dingo(Sampler):
         return proposal
 
     # --- files -------------------------------------------------------------------------------------
+
+    def _initialise_result(self, result_class):
+        result = super()._initialise_result(result_class)
+        result.__class__ = hdf5_by_default(type(result))
+        return result
 
     @property
     def checkpoint_path(self):
@@ -291,8 +381,12 @@ class Dingo(Sampler):
                            f"w / sum w (rows repeat)")
 
         result = self.result
-        # Result files store the keywords: a proposal object or a pool cannot be written.
-        result.sampler_kwargs = {**self.kwargs, "proposal": self.proposal.describe(), "pool": None}
+        if not self.settings.keep_checkpoint:
+            # Removed once bilby has written the result file (hdf5_by_default), never before.
+            result._dingo_remove_after_save = [self.checkpoint_path] + state_files(self.refinement_state_path)
+        # The keywords as given ("prior", or "network" with the model's path), so that the run can be repeated
+        # from them; a proposal object or a pool cannot be written. The proposal used is in meta_data["dingo"].
+        result.sampler_kwargs = self._stored_kwargs()
         result.samples = store.theta[kept]
         result.log_likelihood_evaluations = store.log_likelihood[kept]
         result.log_prior_evaluations = store.log_prior[kept]
@@ -323,7 +417,8 @@ class Dingo(Sampler):
             logger.warning(scope_warning)
         if result.meta_data is None:
             result.meta_data = dict()
-        result.meta_data["dingo"] = dict(
+        # ASCII: pesummary writes these strings as ASCII (a user's proposal may describe itself with σ or ±).
+        result.meta_data["dingo"] = ascii_safe(dict(
             version=__version__,
             proposal=proposal.describe(),
             sampling_seed=int(store.seed),
@@ -341,7 +436,7 @@ class Dingo(Sampler):
             refinement=dict(enabled=False) if refinement is None else dict(enabled=True, **refinement.as_dict()),
             analysis_fingerprint=self._fingerprint(self.proposal),
             scope_warning=scope_warning,
-        )
+        ))
         logger.info(
             f"dingo: efficiency {100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.1f} of "
             f"{summary.num_draws} draws, log Z {summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, "

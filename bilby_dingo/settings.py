@@ -161,6 +161,22 @@ def _device(name, value):
     return value
 
 
+def parse_npool(name, value):
+    """bilby's pool size (``npool`` or another spelling of it): a positive integer, or None for bilby's default.
+
+    Parsed here, before bilby's Sampler sees it, so that ``npool=-1`` or ``npool="x"`` is an error before any
+    likelihood call, and a string holding an integer (bilby_pipe's ``"2"``) is coerced as for every keyword.
+    """
+    value = _none_if_null(value)
+    if value is None:
+        return None
+    try:
+        return _positive_int(name, value)
+    except SettingsError:
+        raise SettingsError(f"{name} must be a positive integer (the number of likelihood processes; 1 evaluates "
+                            f"the likelihood in this process), got {value!r}.") from None
+
+
 def _bilby_spellings(attribute, name):
     """bilby's own other spellings of one of its keywords (its Sampler's *_equiv_kwargs lists)."""
     from bilby.core.sampler.base_sampler import Sampler
@@ -191,6 +207,9 @@ class DingoSettings:
         None, _optional_positive_int, "the draw budget with `target_n_eff`", default_text="10⁶ with `target_n_eff`")
     batch_size: int = keyword(10_000, _batch_size, "draws per batch")
     resume: bool = keyword(True, _bool, "resume from `outdir/dingo_LABEL/LABEL_checkpoint.npz`")
+    keep_checkpoint: bool = keyword(
+        False, _bool, "keep `outdir/dingo_LABEL/` (checkpoint, refinement state) after the result file is written; by "
+        "default it is removed then (with `save=False` nothing is written, and it stays)")
     check_point_delta_t: float = keyword(
         600.0, _positive_float, "seconds between periodic checkpoints",
         aliases=_bilby_spellings("check_point_equiv_kwargs", "check_point_delta_t"))

@@ -96,3 +96,27 @@ def log_likelihoods(likelihood, keys, theta, fixed, use_ratio=True):
         parameters.update(zip(keys, row.tolist()))
         values[i] = call(parameters)
     return values
+
+
+# Symbols our descriptions and a user's may use, spelled in ASCII; anything else becomes a \x.. escape.
+_ASCII_SPELLINGS = str.maketrans({
+    "×": "x", "±": "+-", "−": "-", "–": "-", "—": "-", "≤": "<=", "≥": ">=", "≈": "~", "·": "*", "→": "->",
+    "α": "alpha", "β": "beta", "θ": "theta", "κ": "kappa", "μ": "mu", "σ": "sigma", "ε": "epsilon",
+    "²": "^2", "³": "^3", "⁶": "^6", "\u0302": "^",
+})
+
+
+def ascii_safe(value):
+    """``value`` with every string in it (dict keys and values, list items) made ASCII.
+
+    Result files are read by tools that write their strings as ASCII (pesummary's metafile), so stored
+    metadata must be ASCII: known symbols are spelled out (``×`` → ``x``, ``±`` → ``+-``), any other
+    character becomes a backslash escape (``é`` → ``\\xe9``). Other values are returned as they are.
+    """
+    if isinstance(value, str):
+        return value.translate(_ASCII_SPELLINGS).encode("ascii", "backslashreplace").decode("ascii")
+    if isinstance(value, dict):
+        return {ascii_safe(key): ascii_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(ascii_safe(item) for item in value)
+    return value

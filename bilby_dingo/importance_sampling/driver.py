@@ -140,7 +140,7 @@ class ImportanceSamplingRun:
     def _check_finite(self, theta, bad, what):
         """A proposal emitting NaN/inf is broken: such draws would silently get weight 0 and bias log Z."""
         if np.any(bad):
-            first = {key: theta[np.argmax(bad), i] for i, key in enumerate(self.parameter_keys)}
+            first = {key: float(theta[np.argmax(bad), i]) for i, key in enumerate(self.parameter_keys)}
             raise ProposalError(
                 f"The proposal ({self.proposal.describe()}) returned non-finite {what} for "
                 f"{np.count_nonzero(bad)} of {len(bad)} draws (first at {first}). A proposal must draw finite "

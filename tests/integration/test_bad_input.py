@@ -76,6 +76,24 @@ def test_proposal_with_nonfinite_log_q(tmp_path):
     assert likelihood.calls == 0
 
 
+class NaNDrawingProposal(BrokenProposal):
+    """Draws NaN for x and inf for y in some draws, with a finite log q everywhere (issue 14, item 4)."""
+
+    def sample_and_log_prob(self, n, rng):
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        x[::4], y[1::8] = np.nan, np.inf
+        return {"x": x, "y": y}, np.zeros(n)
+
+
+def test_proposal_drawing_nonfinite_parameters_is_an_error_not_zero_weight(tmp_path):
+    # Such draws used to count as outside the prior (weight 0) and bias log Z without a word.
+    likelihood = CountingLikelihood(MEAN, COV)
+    with pytest.raises(ProposalError, match=r"\(broken\) returned non-finite parameter values for 375 of 1000 "
+                                            r"draws \(first at \{'x': nan, 'y': "):
+        run(tmp_path, likelihood=likelihood, proposal=NaNDrawingProposal(), num_samples=1000, soft_init=True)
+    assert likelihood.calls == 0
+
+
 def test_every_weight_zero_names_the_likely_causes(tmp_path):
     far_away = MultivariateStudentTProposal(["x", "y"], [100.0, 100.0], np.eye(2))
     with pytest.raises(ImportanceSamplingError, match="All 1000 importance weights are zero .* disjoint supports"):
@@ -99,12 +117,21 @@ def test_student_t_proposal_still_works(tmp_path):
     (dict(batch_size=np.True_), r"batch_size must be an integer, got np.True_ \(a bool\)"),
     (dict(check_point_delta_t=True), r"check_point_delta_t must be a number, got True \(a bool\)"),
     (dict(sampling_seed=-1), "sampling_seed must be a non-negative integer"),
+    (dict(npool=-1), r"npool must be a positive integer \(the number of likelihood processes"),
+    (dict(npool="two"), "npool must be a positive integer .*got 'two'"),
+    (dict(npool=True), "npool must be a positive integer .*got True"),
+    (dict(n_pool=0), "n_pool must be a positive integer"),
 ])
 def test_bools_and_negative_seeds_are_refused_before_any_likelihood_call(tmp_path, kwargs, message):
     likelihood = CountingLikelihood(MEAN, COV)
     with pytest.raises(ValueError, match=message):
         run(tmp_path, likelihood=likelihood, **kwargs)
     assert likelihood.calls == 0
+
+
+def test_npool_given_as_a_string_is_coerced_as_bilby_pipe_gives_it(tmp_path):
+    result = run(tmp_path, proposal=student_t(), num_samples=300, refine=False, npool="2")
+    assert result.meta_data["dingo"]["npool"] == 2
 
 
 class SilentProposal(BrokenProposal):

@@ -105,8 +105,35 @@ def test_bilby_pipe_local_run_with_the_network(masses_model, tmp_path):
     assert len(list((tmp_path / "out" / "result").glob("*_dingo_corner.png"))) == 1
 
 
-GWOSC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "gwosc")
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+
+
+def test_the_example_sends_the_model_with_each_cluster_job(tmp_path):
+    """examples/bilby_pipe_dingo.ini without `local`: the analysis job's submit file transfers the model file
+    (bilby_pipe writes the DAG and submit files; nothing is submitted or run)."""
+    text = open(os.path.join(EXAMPLES, "bilby_pipe_dingo.ini")).read()
+    assert "local = True\n" in text
+    (tmp_path / "cluster.ini").write_text(text.replace("local = True\n", ""))
+    subprocess.run([BILBY_PIPE, "cluster.ini"], check=True, capture_output=True, cwd=tmp_path)
+    (submit,) = (tmp_path / "outdir_bilby_pipe_dingo" / "submit").glob("*_analysis_H1L1.submit")
+    (line,) = [line for line in submit.read_text().splitlines() if line.startswith("transfer_input_files")]
+    assert "outdir_two_masses/two_masses_model.pt" in line.split("=", 1)[1].strip().split(","), line
+
+
+def test_a_transferred_model_is_found_in_the_working_directory(tmp_path, monkeypatch):
+    from bilby_dingo.plugin import transferred_model_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.pt").write_bytes(b"")
+    assert transferred_model_path("/home/someone/models/m.pt") == "m.pt"  # where HTCondor put it
+    assert transferred_model_path("models/m.pt") == "m.pt"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.pt").write_bytes(b"")
+    assert transferred_model_path("models/m.pt") == "models/m.pt"  # a path that exists is used as given
+    assert transferred_model_path("/nowhere/other.pt") == "/nowhere/other.pt"  # its own error comes later
+
+
+GWOSC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "gwosc")
 
 
 @pytest.mark.slow  # the default model on GW170104 through bilby_pipe: ~5 min on 2 shared cores

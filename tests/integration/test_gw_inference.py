@@ -9,6 +9,7 @@ import pytest
 from bilby_dingo.proposals import ProposalError
 from bilby_dingo.proposals.network import NetworkProposal
 from tests.conftest import GW_TRIGGER_TIME, gw_injection_likelihood
+from tests.unit.test_event_data import Records
 
 
 def run(likelihood, priors, model, tmp_path, **kwargs):
@@ -156,15 +157,20 @@ def test_the_default_model_serves_gw_data_when_no_model_is_given(masses_model, t
     monkeypatch.setattr(bilby_dingo.models, "DEFAULT_MODEL_FILE", masses_model)
     likelihood, priors, _ = gw_injection_likelihood()
     # refine=False: which proposal serves is under test; refinement rounds would cost 5,000 calls each.
-    result = bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=1000, outdir=str(tmp_path),
-                               label="default", save=False, sampling_seed=3, resume=False, diagnostic_plots=False,
-                               refine=False)
+    with Records() as records:
+        result = bilby.run_sampler(likelihood, priors, sampler="dingo", num_samples=1000, outdir=str(tmp_path),
+                                   label="default", save=False, sampling_seed=3, resume=False, diagnostic_plots=False,
+                                   refine=False)
     assert "bilby_dingo network" in result.meta_data["dingo"]["proposal"]
-    assert result.sampler_kwargs["model"] == masses_model
+    assert result.sampler_kwargs["model"] == masses_model and result.sampler_kwargs["proposal"] == "network"
+    # The keyword log line shows what is used (it said 'proposal': 'prior', 'model': None), and the proposal.
+    (keywords,) = [message for _, message in records.messages if message.startswith("Using sampler Dingo")]
+    assert "'proposal': 'network'" in keywords and f"'model': '{masses_model}'" in keywords, keywords
+    assert any(message.startswith("Proposal: bilby_dingo network") for _, message in records.messages)
     explicit = bilby.run_sampler(likelihood, priors, sampler="dingo", proposal="prior", num_samples=100,
                                  outdir=str(tmp_path), label="prior", save=False, sampling_seed=3, resume=False,
                                  diagnostic_plots=False, refine=False)
-    assert "prior" in explicit.meta_data["dingo"]["proposal"].lower()
+    assert "prior" in explicit.meta_data["dingo"]["proposal"].lower() and explicit.sampler_kwargs["proposal"] == "prior"
 
 
 def test_an_analysis_outside_the_default_models_scope_says_how_to_train_one(masses_model, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy.special import logsumexp
 
+from bilby_dingo import MultivariateStudentTProposal
 from tests.integration.test_sampler import COV, MEAN, student_t, uniform_priors
 from tests.models import NormalisedGaussianLikelihood
 
@@ -231,3 +232,106 @@ def test_merge_refuses_results_without_a_fingerprint(tmp_path):
     del runs[1].meta_data["dingo"]["analysis_fingerprint"]
     with pytest.raises(MergeError, match=r"\['b'\] carry no analysis fingerprint"):
         merge_results(runs)
+
+
+# --- issue 14, item 8: result files that pesummary reads and that repeat their run -------------------------
+
+
+def line_fit():
+    """bilby's GaussianLikelihood for y = m x with known noise; a small analysis for pesummary."""
+    x = np.linspace(0, 1, 20)
+    y = 2 * x + np.random.default_rng(1).normal(0, 0.1, 20)
+    likelihood = bilby.core.likelihood.GaussianLikelihood(x, y, lambda x, m: m * x, sigma=0.1)
+    return likelihood, bilby.core.prior.PriorDict(dict(m=bilby.core.prior.Uniform(0, 4, "m")))
+
+
+class GreekProposal(MultivariateStudentTProposal):
+    """A user's proposal describing itself with non-ASCII symbols."""
+
+    def __init__(self):
+        super().__init__(["m"], [2.0], [[0.01]])
+
+    def describe(self):
+        return "Gaussian in m: μ = 2 ± 0.1σ × 1"
+
+
+def run_line_fit(outdir, proposal, save="hdf5", **kwargs):
+    likelihood, priors = line_fit()
+    return bilby.run_sampler(likelihood, priors, sampler="dingo", proposal=proposal, num_samples=2000, outdir=str(outdir),
+                             label="line", save=save, sampling_seed=1, diagnostic_plots=False, **kwargs)
+
+
+def test_stored_keywords_are_as_given_and_repeat_the_run(tmp_path):
+    result = run_line_fit(tmp_path / "first", "prior")
+    loaded = bilby.read_in_result(str(tmp_path / "first" / "line_result.hdf5"))
+    assert loaded.sampler_kwargs["proposal"] == "prior"  # was the description "bilby prior over ['m']"
+    assert "bilby prior over ['m']" in loaded.meta_data["dingo"]["proposal"]
+    likelihood, priors = line_fit()
+    again = bilby.run_sampler(likelihood, priors, sampler="dingo", outdir=str(tmp_path / "again"), label="line",
+                              save=False, **loaded.sampler_kwargs)
+    assert again.log_evidence == result.log_evidence
+
+
+def test_stored_metadata_is_ascii(tmp_path):
+    import json
+
+    result = run_line_fit(tmp_path, GreekProposal())
+    assert result.sampler_kwargs["proposal"] == "GreekProposal: Gaussian in m: mu = 2 +- 0.1sigma x 1"
+    assert "Gaussian in m: mu = 2 +- 0.1sigma x 1" in result.meta_data["dingo"]["proposal"]
+    for stored in (result.sampler_kwargs, result.meta_data["dingo"]):
+        json.dumps(stored, cls=bilby.core.utils.BilbyJsonEncoder).encode("ascii")
+
+
+@pytest.mark.parametrize("proposal", ["prior", GreekProposal()], ids=["prior", "non-ascii-description"])
+def test_pesummary_metafile_carries_efficiency_and_n_eff(tmp_path, proposal):
+    pytest.importorskip("pesummary", reason="pesummary is a test extra: pip install -e .[test]")
+    import h5py
+    from pesummary.io import read
+
+    result = run_line_fit(tmp_path, proposal)
+    (tmp_path / "pesummary").mkdir()
+    # The metafile writer summarypages uses; its hdf5 strings are ASCII (a '±' raised UnicodeEncodeError).
+    read(str(tmp_path / "line_result.hdf5"), package="core", disable_prior=True).write(
+        file_format="pesummary", outdir=str(tmp_path / "pesummary"), filename="posterior_samples.h5")
+    with h5py.File(tmp_path / "pesummary" / "posterior_samples.h5", "r") as metafile:
+        (label,) = [key for key in metafile if key not in ("history", "version")]
+        dingo = metafile[label]["meta_data"]["other"]["dingo"]
+        assert dingo["n_eff"][0] == pytest.approx(result.meta_data["dingo"]["n_eff"])
+        assert dingo["sample_efficiency"][0] == pytest.approx(result.meta_data["dingo"]["sample_efficiency"])
+
+
+# --- issue 14, item 14: hdf5 where the user chose no format; the checkpoint removed once the result is written
+
+
+def test_result_is_hdf5_by_default_and_the_checkpoint_goes_once_it_is_written(tmp_path):
+    # save=True is bilby's default (run_sampler writes json for it); the quickstart left a 24 MB checkpoint.
+    result = run_line_fit(tmp_path, "prior", save=True)
+    assert sorted(os.listdir(tmp_path)) == ["line_result.hdf5"]
+    loaded = bilby.read_in_result(str(tmp_path / "line_result.hdf5"))
+    assert loaded.log_evidence == result.log_evidence and type(loaded) is bilby.core.result.Result
+
+
+@pytest.mark.parametrize("save, written", [("json", "line_result.json"), ("pkl", "line_result.pkl")])
+def test_an_explicit_result_format_is_kept(tmp_path, save, written):
+    run_line_fit(tmp_path, "prior", save=save)
+    assert sorted(os.listdir(tmp_path)) == [written]
+
+
+def test_keep_checkpoint_keeps_it_and_save_false_writes_nothing_to_remove_it_after(tmp_path):
+    run_line_fit(tmp_path / "kept", "prior", save=True, keep_checkpoint=True)
+    assert (tmp_path / "kept" / "dingo_line" / "line_checkpoint.npz").exists()
+    assert (tmp_path / "kept" / "dingo_line" / "line_refinement.npz").exists()
+    run_line_fit(tmp_path / "unsaved", "prior", save=False)
+    assert os.listdir(tmp_path / "unsaved") == ["dingo_line"]  # no result file: the draws stay
+
+
+def test_a_dingo_result_copies_and_pickles_as_bilbys_own_class(tmp_path):
+    import copy
+    import pickle
+
+    result = run_line_fit(tmp_path, "prior", save=False, result_class=bilby.gw.result.CBCResult)
+    for duplicate in (copy.copy(result), copy.deepcopy(result), pickle.loads(pickle.dumps(result))):
+        assert type(duplicate) is bilby.gw.result.CBCResult
+        assert duplicate.log_evidence == result.log_evidence
+    result.save_to_file(extension="hdf5", outdir=str(tmp_path / "file"))
+    assert type(bilby.read_in_result(str(tmp_path / "file" / "line_result.hdf5"))) is bilby.gw.result.CBCResult

@@ -180,3 +180,15 @@ def test_plots_are_written(tmp_path):
     run(tmp_path, proposal=student_t(), num_samples=2000, plot=True, label="plotted")
     for name in ["plotted_dingo_weights.png", "plotted_dingo_weight_distribution.png"]:
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_keyword_log_line_shows_the_proposal_used(tmp_path):
+    from tests.unit.test_event_data import Records
+
+    with Records() as records:
+        run(tmp_path, proposal=student_t(), num_samples=200, refine=False)
+    (keywords,) = [message for _, message in records.messages if message.startswith("Using sampler Dingo")]
+    # bilby's own line showed the object's repr ('proposal': <...MultivariateStudentTProposal object at 0x...>).
+    assert "'proposal': \"MultivariateStudentTProposal: multivariate Student-t (dof=5) over ['x', 'y']\"" in keywords
+    assert " object at 0x" not in keywords
+    assert "Proposal: multivariate Student-t (dof=5) over ['x', 'y']" in [message for _, message in records.messages]

@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 
-from bilby_dingo.settings import DEFAULT_MAX_SAMPLES, DEFAULT_NUM_SAMPLES, DingoSettings
+from bilby_dingo.errors import SettingsError
+from bilby_dingo.settings import DEFAULT_MAX_SAMPLES, DEFAULT_NUM_SAMPLES, DingoSettings, parse_npool
 
 
 def test_defaults():
@@ -88,3 +90,14 @@ def test_the_keyword_table_is_the_one_source_of_the_readme_table_docstring_and_a
     for spelling in Sampler.check_point_equiv_kwargs:
         assert KEYWORD_ALIASES.get(spelling, spelling) == "check_point_delta_t"
     assert DingoSettings.from_kwargs({"batch_size": "None"}).batch_size == DingoSettings.batch_size
+
+
+@pytest.mark.parametrize("given, expected", [(1, 1), ("2", 2), (4.0, 4), ("None", None), (None, None)])
+def test_npool_parsing(given, expected):
+    assert parse_npool("npool", given) == expected
+
+
+@pytest.mark.parametrize("given", [-1, 0, 1.5, "x", True, np.True_])
+def test_bad_npool_is_a_settings_error(given):
+    with pytest.raises(SettingsError, match="npool must be a positive integer"):
+        parse_npool("npool", given)

@@ -37,3 +37,11 @@ def test_a_checkpoint_is_readable_by_the_group(tmp_path, umask):
     path = tmp_path / "checkpoint.npz"
     store.save(str(path))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o664
+
+
+def test_ascii_safe_spells_out_known_symbols_and_escapes_the_rest():
+    from bilby_dingo.utils import ascii_safe
+
+    stored = ascii_safe({"proposal": "kernel ±1 ms × 3, k̂ ≤ 0.7", "path": ["/data/Résultats", ("σ", 2.0)], "n": None})
+    assert stored == {"proposal": "kernel +-1 ms x 3, k^ <= 0.7", "path": ["/data/R\\xe9sultats", ("sigma", 2.0)],
+                      "n": None}
