@@ -44,6 +44,7 @@ def main(argv=None):
     parser.add_argument("--max-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--refine-draws", type=int, default=5000, help="draws per round")
+    parser.add_argument("--density", default="student-t", choices=["student-t", "flow"], help="fitted family")
     parser.add_argument("--outdir", default="outdir_refinement_rounds")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
@@ -72,11 +73,12 @@ def main(argv=None):
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
         settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
-                                       refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws)
+                                       refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws,
+                                       refine_density=args.density)
         start = time.perf_counter()
         outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
                                                 np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
-        print(f"{name} (inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
+        print(f"{name} ({args.density}, inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
               f"{sky_frame is not None}, truncated fit weights {truncate == '1'}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "

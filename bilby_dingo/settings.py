@@ -130,6 +130,13 @@ def _refine_draws(name, value):
     return number
 
 
+def _refine_density(name, value):
+    choices = ("student-t", "flow")
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise SettingsError(f"{name}={value!r}: give one of {', '.join(choices)}.")
+    return value.strip().lower()
+
+
 def _unit_interval(name, value):
     number = _positive_float(name, value)
     if number > 1.0:
@@ -237,6 +244,9 @@ class DingoSettings:
         "base proposal's")
     refine_target_efficiency: float = keyword(0.2, _unit_interval, "round-0 efficiency at which nothing is refined")
     refine_max_components: int = keyword(8, _required_positive_int, "most Student-t components of a fit")
+    refine_density: str = keyword(
+        "student-t", _refine_density, "the fitted density: `student-t` (a Student-t mixture) or `flow` (an "
+        "unconditional spline flow, trained on the CPU each round)")
     posterior_size: int | None = keyword(
         None, _optional_positive_int, "resample this many posterior rows with replacement instead of rejection "
         "sampling (distinct rows, as many as the weights support)")

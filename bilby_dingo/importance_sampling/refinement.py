@@ -188,12 +188,12 @@ class ProposalRefinement:
             density = FittedDensity.fit(self.priors, self.parameter_keys, theta[usable], tempered,
                                         np.random.default_rng([self.seed, 31, number]),
                                         max_components=self.settings.refine_max_components,
-                                        sky_frame=self.sky_frame)
+                                        sky_frame=self.sky_frame, family=self.settings.refine_density)
             fit_time = time.perf_counter() - start
             stores.append(self._evaluate(self.mixture(density), self.settings.refine_draws,
                                          np.random.default_rng([self.seed, 37, number])))
             densities.append(density)
-            rounds.append(self._record(number, beta, stores[-1], density.mixture.num_components, fit_time,
+            rounds.append(self._record(number, beta, stores[-1], density.num_components, fit_time,
                                        time.perf_counter() - start))
             self._save_state(rounds, densities, stores)
             record = rounds[-1]

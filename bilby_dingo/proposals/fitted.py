@@ -24,12 +24,15 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 from .base import Proposal
+from .fitted_flow import SplineFlowDensity
 from .sky_frame import SKY_KEYS, TIME_KEY, SkyFrame
 
 AFFINE, BOUNDED, PERIODIC = 0, 1, 2
 COMPONENT_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
 COVARIANCE_INFLATION = 1.3  # fitted component covariances are scaled by this: fits to few effective draws are overconfident (measured on the quickstart injection: steady gains with 1.3, stalls with 1.0)
 DEFAULT_DOF = 10.0  # Student-t tails of each component (covariance kept equal to the fitted one)
+STUDENT_T, FLOW = "student-t", "flow"
+FAMILIES = (STUDENT_T, FLOW)
 REGULARISATION = 1e-6  # added to every covariance, in units of the standardised variables
 
 
@@ -149,6 +152,17 @@ class StudentTMixture:
     def num_components(self):
         return len(self.log_weights)
 
+    def describe(self):
+        return f"{self.num_components}-component Student-t mixture"
+
+    def to_arrays(self):
+        return dict(log_weights=self.log_weights, means=self.means, covariances=self.covariances,
+                    dof=np.array(self.dof))
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        return cls(arrays["log_weights"], arrays["means"], arrays["covariances"], float(arrays["dof"]))
+
     def component_log_prob(self, y):
         """log π_k + log t(y; component k), shape (n, K)."""
         n, dim = y.shape
@@ -246,19 +260,28 @@ class FittedDensity:
     Build with :meth:`fit`; rebuild from :meth:`to_arrays` with :meth:`from_arrays`.
     """
 
-    def __init__(self, keys, transform, centre, scale, mixture, sky_frame=None):
+    def __init__(self, keys, transform, centre, scale, standardised_density, sky_frame=None):
         self.keys = list(keys)
         self.transform = transform
         self.centre = np.asarray(centre, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
-        self.mixture = mixture
+        # A StudentTMixture or a SplineFlowDensity of the standardised values: log_prob(y), sample(n, rng),
+        # describe(), num_components, to_arrays().
+        self.standardised_density = standardised_density
         self.sky_frame = sky_frame
         if sky_frame is not None and not all(key in self.keys for key in SKY_KEYS):
             raise ValueError(f"A sky frame needs ra and dec among the fitted parameters {self.keys}.")
 
     @classmethod
-    def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF, sky_frame=None):
-        """Fit to draws ``theta`` (n, D) (columns ``keys``) with non-negative ``weights`` (n,)."""
+    def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF, sky_frame=None,
+            family=STUDENT_T):
+        """Fit to draws ``theta`` (n, D) (columns ``keys``) with non-negative ``weights`` (n,).
+
+        ``family``: "student-t" (a Student-t mixture of up to ``max_components`` components) or "flow"
+        (:class:`bilby_dingo.proposals.fitted_flow.SplineFlowDensity`).
+        """
+        if family not in FAMILIES:
+            raise ValueError(f"Unknown density family {family!r}: use one of {FAMILIES}.")
         theta = np.asarray(theta, dtype=float)
         weights = np.asarray(weights, dtype=float)
         ranges = [range_of_prior(priors[key]) for key in keys]
@@ -275,6 +298,8 @@ class FittedDensity:
         centre = weights @ y
         scale = np.sqrt(weights @ (y - centre) ** 2) + 1e-12
         standardised = (y - centre) / scale
+        if family == FLOW:
+            return cls(keys, transform, centre, scale, SplineFlowDensity.fit(standardised, weights, rng), sky_frame)
         num_components = select_num_components(standardised, weights, rng, max_components)
         log_mixture, means, covariances = fit_gaussian_mixture(standardised, weights, num_components, rng)
         return cls(keys, transform, centre, scale,
@@ -315,27 +340,32 @@ class FittedDensity:
         log_jacobian = log_jacobian + frame_log_jacobian
         log_prob = np.full(len(x), -np.inf)
         inside = np.isfinite(log_jacobian)
-        log_prob[inside] = (self.mixture.log_prob((y[inside] - self.centre) / self.scale)
+        log_prob[inside] = (self.standardised_density.log_prob((y[inside] - self.centre) / self.scale)
                             - np.log(self.scale).sum() + log_jacobian[inside])
         return log_prob
 
     def sample(self, n, rng):
         """n draws as a dict of arrays keyed by ``keys``."""
-        y = self.mixture.sample(n, rng) * self.scale + self.centre
+        y = self.standardised_density.sample(n, rng) * self.scale + self.centre
         x = self.transform.inverse(y)
         if self.sky_frame is not None:
             x = self._from_frame(x)
         return {key: x[:, i] for i, key in enumerate(self.keys)}
 
-    def describe_space(self):
-        return "" if self.sky_frame is None else " in the detector-baseline sky frame"
+    def describe(self):
+        return self.standardised_density.describe() + (
+            "" if self.sky_frame is None else " in the detector-baseline sky frame")
+
+    @property
+    def num_components(self):
+        return self.standardised_density.num_components
 
     def to_arrays(self):
         """Every number that defines the density, as arrays (for a pickle-free checkpoint)."""
         arrays = dict(kinds=self.transform.kinds, lower=self.transform.lower, upper=self.transform.upper,
-                      cut=self.transform.cut, centre=self.centre, scale=self.scale,
-                      log_weights=self.mixture.log_weights, means=self.mixture.means,
-                      covariances=self.mixture.covariances, dof=np.array(self.mixture.dof))
+                      cut=self.transform.cut, centre=self.centre, scale=self.scale)
+        prefix = "flow_" if isinstance(self.standardised_density, SplineFlowDensity) else ""
+        arrays.update({prefix + name: value for name, value in self.standardised_density.to_arrays().items()})
         if self.sky_frame is not None:
             arrays.update({f"sky_frame_{name}": value for name, value in self.sky_frame.to_arrays().items()})
         return arrays
@@ -343,10 +373,11 @@ class FittedDensity:
     @classmethod
     def from_arrays(cls, keys, arrays):
         transform = UnboundedTransform(arrays["kinds"], arrays["lower"], arrays["upper"], arrays["cut"])
-        mixture = StudentTMixture(arrays["log_weights"], arrays["means"], arrays["covariances"], float(arrays["dof"]))
+        flow = {key[len("flow_"):]: value for key, value in arrays.items() if key.startswith("flow_")}
+        density = SplineFlowDensity.from_arrays(flow) if flow else StudentTMixture.from_arrays(arrays)
         prefix = "sky_frame_"
         frame = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
-        return cls(keys, transform, arrays["centre"], arrays["scale"], mixture,
+        return cls(keys, transform, arrays["centre"], arrays["scale"], density,
                    SkyFrame.from_arrays(frame) if frame else None)
 
     def digest(self):
@@ -391,8 +422,7 @@ class FittedProposal(Proposal):
         self.parameter_keys = list(density.keys)
 
     def describe(self):
-        return (f"fitted {self.density.mixture.num_components}-component Student-t mixture over "
-                f"{self.parameter_keys}{self.density.describe_space()} ({self.density.digest()})")
+        return f"fitted {self.density.describe()} over {self.parameter_keys} ({self.density.digest()})"
 
     def sample_and_log_prob(self, n, rng):
         samples = self.density.sample(n, rng)

@@ -57,8 +57,7 @@ class DefensiveMixtureProposal(Proposal):
 
     def describe(self):
         return (f"defensive mixture {self.alpha:g} x base + {1 - self.alpha:g} x fitted "
-                f"{self.density.mixture.num_components}-component Student-t mixture{self.density.describe_space()} "
-                f"({self.density.digest()}); "
+                f"{self.density.describe()} ({self.density.digest()}); "
                 f"base: {self.base.describe()}")
 
     def fingerprint(self):
