@@ -5,9 +5,10 @@ H1+L1, O4 noise, chirp mass 28, network SNR ≈ 17, distance and phase marginali
 refinement rounds (no final draws) for each variant ``NAME:INFLATION:ESS_FRACTION:DOF:ALPHA`` and prints
 the sample efficiency of every round, the tempering exponents, the number of mixture components and the
 round whose proposal would be frozen. Used to choose the defaults (docs/validation.md, "Refinement").
-Optional further fields SKY:TRUNCATE (1 or 0, default 1:1): fit the sky position and time in the
+Optional further fields SKY:TRUNCATE:WARM (1 or 0, default 1:0:1): fit the sky position and time in the
 detector-baseline frame (bilby_dingo.proposals.sky_frame) or in (ra, dec, geocent_time); fit to weights
-truncated at √N times their mean (refinement.fit_weights) or to the weights themselves.
+truncated at √N times their mean (refinement.fit_weights) or to the weights themselves; start a flow's
+training from the previous round's flow (refinement.WARM_START) or afresh.
 
     python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1:0 \
         [--max-rounds 12] [--seed 1]
@@ -44,7 +45,7 @@ def main(argv=None):
     parser.add_argument("--max-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--refine-draws", type=int, default=5000, help="draws per round")
-    parser.add_argument("--density", default="student-t", choices=["student-t", "flow"], help="fitted family")
+    parser.add_argument("--density", default="auto", choices=["auto", "student-t", "flow"], help="fitted family")
     parser.add_argument("--outdir", default="outdir_refinement_rounds")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
@@ -67,8 +68,8 @@ def main(argv=None):
 
     for variant in args.variants:
         name, inflation, fraction, dof, alpha, *flags = variant.split(":")
-        sky, truncate = (flags + ["1", "1"])[:2]
-        refinement.TRUNCATE_FIT_WEIGHTS = truncate == "1"
+        sky, truncate, warm = (flags + ["1", "0", "1"][len(flags):])[:3]
+        refinement.TRUNCATE_FIT_WEIGHTS, refinement.WARM_START = truncate == "1", warm == "1"
         sky_frame = sky_frame_for(likelihood, priors, KEYS) if sky == "1" else None
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
@@ -79,10 +80,11 @@ def main(argv=None):
         outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
                                                 np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
         print(f"{name} ({args.density}, inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
-              f"{sky_frame is not None}, truncated fit weights {truncate == '1'}): efficiency per "
+              f"{sky_frame is not None}, truncated fit weights {truncate == '1'}, warm start {warm == '1'}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
-              f"{[r.num_components for r in outcome.rounds]}, frozen round {outcome.frozen_round}, "
+              f"{[r.num_components for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "
+              f"frozen round {outcome.frozen_round}, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

@@ -131,7 +131,7 @@ def _refine_draws(name, value):
 
 
 def _refine_density(name, value):
-    choices = ("student-t", "flow")
+    choices = ("auto", "student-t", "flow")
     if not isinstance(value, str) or value.strip().lower() not in choices:
         raise SettingsError(f"{name}={value!r}: give one of {', '.join(choices)}.")
     return value.strip().lower()
@@ -245,8 +245,9 @@ class DingoSettings:
     refine_target_efficiency: float = keyword(0.2, _unit_interval, "round-0 efficiency at which nothing is refined")
     refine_max_components: int = keyword(8, _required_positive_int, "most Student-t components of a fit")
     refine_density: str = keyword(
-        "student-t", _refine_density, "the fitted density: `student-t` (a Student-t mixture) or `flow` (an "
-        "unconditional spline flow, trained on the CPU each round)")
+        "auto", _refine_density, "the fitted density: `flow` (an unconditional spline flow, 10–30 s of CPU "
+        "training a round), `student-t` (a Student-t mixture, under a second), or `auto`: `flow` for a trained "
+        "network's proposal (GW posteriors), `student-t` for others")
     posterior_size: int | None = keyword(
         None, _optional_positive_int, "resample this many posterior rows with replacement instead of rejection "
         "sampling (distinct rows, as many as the weights support)")

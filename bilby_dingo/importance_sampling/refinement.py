@@ -49,6 +49,7 @@ REFINEMENT_FORMAT_VERSION = 1
 TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep an ESS of this fraction of a round's draws
 MIN_IMPROVEMENT = 1.1  # at β = 1, a round must raise the best efficiency by 10% for refinement to go on
 ENOUGH_EFFICIENCY = 0.5  # above this, a further round costs more draws than it can save
+WARM_START = True  # a flow's training starts from the previous round's flow
 TRUNCATE_FIT_WEIGHTS = False  # True: fits see weights truncated at √N times their mean (fit_weights; measured: no clear gain)
 
 
@@ -165,6 +166,8 @@ class ProposalRefinement:
         self.state_path = state_path
         self.fingerprint = fingerprint
         self.sky_frame = sky_frame
+        self.density_family = (getattr(base, "refinement_density", "student-t")
+                                if settings.refine_density == "auto" else settings.refine_density)
 
     # --- the rounds --------------------------------------------------------------------------------
 
@@ -188,7 +191,8 @@ class ProposalRefinement:
             density = FittedDensity.fit(self.priors, self.parameter_keys, theta[usable], tempered,
                                         np.random.default_rng([self.seed, 31, number]),
                                         max_components=self.settings.refine_max_components,
-                                        sky_frame=self.sky_frame, family=self.settings.refine_density)
+                                        sky_frame=self.sky_frame, family=self.density_family,
+                                        previous=densities[-1] if densities and WARM_START else None)
             fit_time = time.perf_counter() - start
             stores.append(self._evaluate(self.mixture(density), self.settings.refine_draws,
                                          np.random.default_rng([self.seed, 37, number])))

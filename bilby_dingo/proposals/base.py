@@ -80,6 +80,8 @@ class Proposal(abc.ABC):
     auxiliary_keys: tuple[str, ...] | list[str] = ()
     # Likelihood calls the proposal made while setting itself up (GNPE's guided chain start).
     setup_likelihood_evaluations: int = 0
+    # The family refinement fits to this proposal's weighted draws with refine_density="auto".
+    refinement_density: str = "student-t"
 
     @abc.abstractmethod
     def sample_and_log_prob(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -274,11 +274,12 @@ class FittedDensity:
 
     @classmethod
     def fit(cls, priors, keys, theta, weights, rng, max_components=8, dof=DEFAULT_DOF, sky_frame=None,
-            family=STUDENT_T):
+            family=STUDENT_T, previous=None):
         """Fit to draws ``theta`` (n, D) (columns ``keys``) with non-negative ``weights`` (n,).
 
         ``family``: "student-t" (a Student-t mixture of up to ``max_components`` components) or "flow"
-        (:class:`bilby_dingo.proposals.fitted_flow.SplineFlowDensity`).
+        (:class:`bilby_dingo.proposals.fitted_flow.SplineFlowDensity`); a flow's training starts from
+        ``previous``'s flow (a FittedDensity) when given.
         """
         if family not in FAMILIES:
             raise ValueError(f"Unknown density family {family!r}: use one of {FAMILIES}.")
@@ -299,7 +300,10 @@ class FittedDensity:
         scale = np.sqrt(weights @ (y - centre) ** 2) + 1e-12
         standardised = (y - centre) / scale
         if family == FLOW:
-            return cls(keys, transform, centre, scale, SplineFlowDensity.fit(standardised, weights, rng), sky_frame)
+            start = getattr(previous, "standardised_density", None)
+            flow = SplineFlowDensity.fit(standardised, weights, rng,
+                                         start=start if isinstance(start, SplineFlowDensity) else None)
+            return cls(keys, transform, centre, scale, flow, sky_frame)
         num_components = select_num_components(standardised, weights, rng, max_components)
         log_mixture, means, covariances = fit_gaussian_mixture(standardised, weights, num_components, rng)
         return cls(keys, transform, centre, scale,

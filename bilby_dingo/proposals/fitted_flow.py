@@ -47,8 +47,12 @@ class SplineFlowDensity:
                 f"{self.architecture['num_bins']} bins)")
 
     @classmethod
-    def fit(cls, y, weights, rng, **architecture):
-        """Fit to points ``y`` (n, D) with non-negative ``weights`` (n,)."""
+    def fit(cls, y, weights, rng, start=None, **architecture):
+        """Fit to points ``y`` (n, D) with non-negative ``weights`` (n,).
+
+        ``start``: a SplineFlowDensity of the same architecture whose parameters training starts from
+        (the previous refinement round's: the target moves little from round to round).
+        """
         y = np.asarray(y, dtype=float)
         weights = np.asarray(weights, dtype=float)
         architecture = dict(DEFAULT_ARCHITECTURE, num_inputs=y.shape[1], **architecture)
@@ -56,6 +60,8 @@ class SplineFlowDensity:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             flow = _build(architecture)
+            if start is not None and start.architecture == architecture:
+                flow.load_state_dict(start.flow.state_dict())
             held_out = rng.random(len(y)) < VALIDATION_SHARE
             train, test = ~held_out & (weights > 0), held_out & (weights > 0)
             if weights[train].sum() <= 0 or weights[test].sum() <= 0:

@@ -35,6 +35,10 @@ NETWORK_CHUNK = 2048  # points per network pass: bounds the memory of per-point 
 class NetworkProposal(Proposal):
     """Draws from a trained bilby_dingo model given the data of a bilby GW likelihood.
 
+    Refinement fits a spline flow to its weighted draws (``refine_density="auto"``): GW posteriors bend
+    (chirp mass, mass ratio and spins), and split (inclination, sky) beyond what a few Student-t components
+    follow (docs/validation.md, "Refinement").
+
     Parameters
     ----------
     model_path: str
@@ -50,6 +54,8 @@ class NetworkProposal(Proposal):
     loaded_model: tuple, optional
         (model, metadata) from :func:`bilby_dingo.network.model_file.load_model`, to reuse.
     """
+
+    refinement_density = "flow"
 
     def __init__(self, model_path, likelihood, priors, search_parameter_keys, device="cpu",
                  allow_waveform_mismatch=False, seed=0, loaded_model=None):
