@@ -31,6 +31,10 @@ from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
 import bilby_dingo  # noqa: E402
 import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
 import bilby_dingo.proposals.fitted as fitted  # noqa: E402
+import bilby_dingo.proposals.fitted_flow as fitted_flow  # noqa: E402
+from bilby_dingo.importance_sampling.draws import DrawStore  # noqa: E402
+from bilby_dingo.importance_sampling.driver import ImportanceSamplingRun  # noqa: E402
+from bilby_dingo.importance_sampling.statistics import pareto_k_hat, summarize  # noqa: E402
 from bilby_dingo.proposals.factory import network_proposal  # noqa: E402
 from bilby_dingo.proposals.sky_frame import sky_frame_for  # noqa: E402
 from bilby_dingo.settings import DingoSettings  # noqa: E402
@@ -45,6 +49,8 @@ def main(argv=None):
     parser.add_argument("--max-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--refine-draws", type=int, default=5000, help="draws per round")
+    parser.add_argument("--final-draws", type=int, default=0,
+                        help="then draw this many from the frozen proposal and report their efficiency")
     parser.add_argument("--density", default="auto", choices=["auto", "student-t", "flow"], help="fitted family")
     parser.add_argument("--outdir", default="outdir_refinement_rounds")
     args = parser.parse_args(argv)
@@ -72,6 +78,7 @@ def main(argv=None):
         refinement.TRUNCATE_FIT_WEIGHTS, refinement.WARM_START = truncate == "1", warm == "1"
         sky_frame = sky_frame_for(likelihood, priors, KEYS) if sky == "1" else None
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
+        fitted_flow.BASE_SCALE = float(inflation) ** 0.5  # the same variance inflation for a flow's base
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
         settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
                                        refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws,
@@ -86,6 +93,18 @@ def main(argv=None):
               f"{[r.num_components for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "
               f"frozen round {outcome.frozen_round}, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
+        if args.final_draws:
+            # Fresh draws of the frozen proposal: the honest efficiency (a round's own is selected as the best).
+            final_settings = dataclasses.replace(settings, num_samples=args.final_draws, target_n_eff=None,
+                                                 max_samples=None, batch_size=args.final_draws)
+            store = DrawStore(KEYS, "benchmark", args.seed, auxiliary_keys=list(outcome.proposal.auxiliary_keys))
+            store = ImportanceSamplingRun(outcome.proposal, priors, KEYS, evaluate, final_settings,
+                                          np.random.default_rng([args.seed, 2]), store).run()
+            log_w = store.evaluated_log_weights()
+            summary = summarize(log_w)
+            print(f"    {args.final_draws} fresh draws of the frozen proposal: efficiency "
+                  f"{100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.0f}, log Z {summary.log_evidence:.3f} "
+                  f"± {summary.log_evidence_std:.3f}, Pareto k {pareto_k_hat(log_w):.2f}", flush=True)
     return 0
 
 
