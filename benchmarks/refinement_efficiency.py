@@ -9,7 +9,7 @@ final draws), wall time, Pareto k̂ and the per-round efficiencies. Writes
 ``OUTDIR/refinement_efficiency.json`` after every injection, and prints a line per run.
 
     python benchmarks/refinement_efficiency.py [MODEL] --num-injections 20 --min-snr 12 --max-snr 50 \
-        --outdir outdir_refinement [--npool 2] [--modes on off]
+        --outdir outdir_refinement [--npool 2] [--modes on off] [--off-max-samples 30000]
 """
 
 import argparse
@@ -31,7 +31,7 @@ def run_one(likelihood, analysis, injection, model, refine, index, args):
     start = time.perf_counter()
     result = bilby.run_sampler(
         likelihood, analysis, sampler="dingo", model=model, refine=refine, target_n_eff=args.target_n_eff,
-        max_samples=args.max_samples, npool=args.npool, sampling_seed=args.seed + index, resume=False, save=False,
+        max_samples=args.max_samples if refine else (args.off_max_samples or args.max_samples), npool=args.npool, sampling_seed=args.seed + index, resume=False, save=False,
         outdir=os.path.join(args.outdir, f"injection_{index}"), label=f"refine_{'on' if refine else 'off'}",
         injection_parameters=injection, diagnostic_plots=False)
     seconds = time.perf_counter() - start
@@ -57,6 +57,8 @@ def main(argv=None):
     parser.add_argument("--max-snr", type=float, default=50.0)
     parser.add_argument("--target-n-eff", type=int, default=5000)
     parser.add_argument("--max-samples", type=int, default=200_000)
+    parser.add_argument("--off-max-samples", type=int, default=None,
+                        help="draw budget of the unrefined runs (default: --max-samples); their efficiency needs fewer")
     parser.add_argument("--npool", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=["on", "off"], choices=["on", "off"])
@@ -96,7 +98,7 @@ def write_summary(args, rows):
     with atomic_path(os.path.join(args.outdir, "refinement_efficiency.json"), suffix=".json") as temporary, \
             open(temporary, "w") as stream:
         json.dump(dict(model=args.model, seed=args.seed, target_n_eff=args.target_n_eff, max_samples=args.max_samples,
-                       npool=args.npool, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
+                       off_max_samples=args.off_max_samples, npool=args.npool, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
                        injections=rows), stream, indent=2)
 
 
