@@ -5,10 +5,11 @@ H1+L1, O4 noise, chirp mass 28, network SNR ≈ 17, distance and phase marginali
 refinement rounds (no final draws) for each variant ``NAME:INFLATION:ESS_FRACTION:DOF:ALPHA`` and prints
 the sample efficiency of every round, the tempering exponents, the number of mixture components and the
 round whose proposal would be frozen. Used to choose the defaults (docs/validation.md, "Refinement").
-Optional further fields SKY:TRUNCATE:WARM (1 or 0, default 1:0:1): fit the sky position and time in the
+Optional further fields SKY:TRUNCATE:WARM:WIDE (default 1:0:1:0.15): fit the sky position and time in the
 detector-baseline frame (bilby_dingo.proposals.sky_frame) or in (ra, dec, geocent_time); fit to weights
 truncated at √N times their mean (refinement.fit_weights) or to the weights themselves; start a flow's
-training from the previous round's flow (refinement.WARM_START) or afresh.
+training from the previous round's flow (refinement.WARM_START) or afresh; WIDE: the share of a flow's
+base draws from the wide normal (fitted_flow.WIDE_SHARE).
 
     python benchmarks/refinement_rounds.py --variants default:1.3:0.1:10:0.1 no-inflation:1.0:0.1:10:0.1:0 \
         [--max-rounds 12] [--seed 1]
@@ -74,11 +75,12 @@ def main(argv=None):
 
     for variant in args.variants:
         name, inflation, fraction, dof, alpha, *flags = variant.split(":")
-        sky, truncate, warm = (flags + ["1", "0", "1"][len(flags):])[:3]
+        sky, truncate, warm, wide = (flags + ["1", "0", "1", "0.15"][len(flags):])[:4]
         refinement.TRUNCATE_FIT_WEIGHTS, refinement.WARM_START = truncate == "1", warm == "1"
         sky_frame = sky_frame_for(likelihood, priors, KEYS) if sky == "1" else None
         fitted.COVARIANCE_INFLATION, fitted.DEFAULT_DOF = float(inflation), float(dof)
         fitted_flow.BASE_SCALE = float(inflation) ** 0.5  # the same variance inflation for a flow's base
+        fitted_flow.WIDE_SHARE = float(wide)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
         settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
                                        refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws,
@@ -87,7 +89,7 @@ def main(argv=None):
         outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
                                                 np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
         print(f"{name} ({args.density}, inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
-              f"{sky_frame is not None}, truncated fit weights {truncate == '1'}, warm start {warm == '1'}): efficiency per "
+              f"{sky_frame is not None}, truncated fit weights {truncate == '1'}, warm start {warm == '1'}, wide share {wide}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
               f"{[r.num_components for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "

@@ -15,6 +15,7 @@ rounding; the state is plain arrays (no pickle) and seeds come from the caller's
 import numpy as np
 import torch
 from glasflow.flows import CouplingNSF
+from scipy.special import logsumexp
 
 ARCHITECTURE_KEYS = ("num_inputs", "num_transforms", "num_neurons", "num_blocks", "num_bins", "tail_bound")
 DEFAULT_ARCHITECTURE = dict(num_transforms=4, num_neurons=32, num_blocks=1, num_bins=8, tail_bound=6.0)
@@ -23,10 +24,13 @@ MAX_STEPS = 3000
 CHECK_EVERY = 50  # steps between validation checks
 PATIENCE = 6  # checks without improvement before training stops
 LEARNING_RATE = 3e-3
-# The proposal draws the flow's base variables from N(0, s² I) with s = BASE_SCALE (trained with s = 1):
-# heavier reach into the tails, where a flow fitted to a few hundred effective draws is overconfident and
-# a posterior region it misses would get the large weights of the base proposal's component.
+# The proposal draws the flow's base variables from N(0, s² I) with s = BASE_SCALE (trained with s = 1),
+# and a share WIDE_SHARE of them with s = WIDE_SCALE: a flow fitted to a few hundred effective draws is
+# overconfident in its tails, and posterior mass it misses is otherwise covered only by the broad base
+# proposal's share α of a defensive mixture, whose weights there are up to 1/α times the base's.
 BASE_SCALE = 1.25
+WIDE_SCALE = 2.5
+WIDE_SHARE = 0.15
 VALIDATION_SHARE = 0.2
 
 
@@ -40,10 +44,12 @@ def _build(architecture):
 class SplineFlowDensity:
     """A normalised density of y ∈ R^D: glasflow's coupling spline flow with a standard normal base."""
 
-    def __init__(self, flow, architecture, base_scale=None):
+    def __init__(self, flow, architecture, base_scales=None, base_shares=None):
         self.flow = flow.eval()
         self.architecture = dict(architecture)
-        self.base_scale = BASE_SCALE if base_scale is None else float(base_scale)
+        # The base distribution: Σ_j share_j N(0, scale_j² I).
+        self.base_scales = np.asarray((BASE_SCALE, WIDE_SCALE) if base_scales is None else base_scales, dtype=float)
+        self.base_shares = np.asarray((1 - WIDE_SHARE, WIDE_SHARE) if base_shares is None else base_shares, dtype=float)
 
     num_components = 0  # not a mixture: recorded as 0 in refinement rounds
 
@@ -99,24 +105,27 @@ class SplineFlowDensity:
         return cls(flow, architecture)
 
     def log_prob(self, y):
-        """log N(z; 0, s² I) + log |dz/dy| with z the flow's base variables of y."""
+        """log Σ_j share_j N(z; 0, scale_j² I) + log |dz/dy| with z the flow's base variables of y."""
         with torch.no_grad():
             noise, log_jacobian = self.flow._transform(torch.as_tensor(np.asarray(y, dtype=float)))
         noise, log_jacobian = noise.numpy(), log_jacobian.numpy()
-        dim, scale = noise.shape[1], self.base_scale
-        return (-0.5 * np.sum(noise**2, axis=1) / scale**2 - dim * np.log(scale) - 0.5 * dim * np.log(2 * np.pi)
-                + log_jacobian)
+        dim = noise.shape[1]
+        squared = np.sum(noise**2, axis=1)[:, None]
+        scales, shares = self.base_scales[None, :], self.base_shares[None, :]
+        log_base = logsumexp(np.log(shares) - 0.5 * squared / scales**2 - dim * np.log(scales), axis=1)
+        return log_base - 0.5 * dim * np.log(2 * np.pi) + log_jacobian
 
     def sample(self, n, rng):
-        """n points; the base normal draws come from ``rng``, so the same generator gives the same points."""
-        noise = torch.as_tensor(self.base_scale * rng.standard_normal((n, int(self.architecture["num_inputs"]))))
+        """n points; the base draws come from ``rng``, so the same generator gives the same points."""
+        scales = self.base_scales[rng.choice(len(self.base_scales), size=n, p=self.base_shares)]
+        noise = torch.as_tensor(scales[:, None] * rng.standard_normal((n, int(self.architecture["num_inputs"]))))
         with torch.no_grad():
             points, _ = self.flow._transform.inverse(noise)
         return points.numpy()
 
     def to_arrays(self):
         arrays = {"architecture": np.array([self.architecture[key] for key in ARCHITECTURE_KEYS], dtype=float),
-                  "base_scale": np.array(self.base_scale)}
+                  "base_scales": self.base_scales, "base_shares": self.base_shares}
         arrays.update({f"state:{key}": value.numpy() for key, value in self.flow.state_dict().items()})
         return arrays
 
@@ -127,4 +136,4 @@ class SplineFlowDensity:
         state = {key[len("state:"):]: torch.as_tensor(np.asarray(value)) for key, value in arrays.items()
                  if key.startswith("state:")}
         flow.load_state_dict(state)
-        return cls(flow, architecture, float(arrays["base_scale"]))
+        return cls(flow, architecture, arrays["base_scales"], arrays["base_shares"])
