@@ -69,7 +69,7 @@ def transferred_model_path(path):
         return path
     here = os.path.basename(path)
     if here and here != path and os.path.isfile(here):
-        logger.info(f"The model {path} is not here; using {os.path.abspath(here)}, a file of that name in the working "
+        logger.warning(f"The model {path} is not here; using {os.path.abspath(here)}, a file of that name in the working "
                     f"directory (where HTCondor puts bilby_pipe's additional-transfer-paths)")
         return here
     return path
