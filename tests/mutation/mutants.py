@@ -32,6 +32,7 @@ RESULT_META = "bilby_dingo/importance_sampling/result_meta.py"
 PROXY_DENSITY = "bilby_dingo/proposals/proxy_density.py"
 SKY_FRAME = "bilby_dingo/proposals/sky_frame.py"
 FITTED = "bilby_dingo/proposals/fitted.py"
+FITTED_FLOW = "bilby_dingo/proposals/fitted_flow.py"
 
 T_STATISTICS = "tests/unit/test_statistics.py"
 T_DRIVER = "tests/unit/test_driver.py"
@@ -244,4 +245,9 @@ MUTANTS = [
            "log_jacobian = log_jacobian + 0 * frame_log_jacobian",
            (f"{T_SKY}::test_density_in_the_frame_is_normalised_and_survives_storage",),
            "the change of variables' Jacobian belongs to the density of the sampled parameters"),
+    Mutant("flow-density-ignores-its-drawing-base", FITTED_FLOW,
+           "np.log(shares) - 0.5 * squared / scales**2 - dim * np.log(scales)",
+           "np.log(shares) - 0.5 * squared",
+           (f"{T_REFINE_UNIT}::test_banana_evidence_and_efficiency",),
+           "a flow proposal's density must be that of the base its draws come from (widened), or weights are wrong"),
 ]
