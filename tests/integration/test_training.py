@@ -78,6 +78,17 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
 
 
+def train_stopped_after_one_epoch_and_resumed(values, outdir):
+    """A training run stopped after its first epoch, then resumed to the end: the resumed Trainer."""
+    first = Trainer(TrainingConfig.from_dict(values), outdir=str(outdir))
+    first.prepare()
+    first.train(until_epoch=1)
+    resumed = Trainer(TrainingConfig.from_dict(values), outdir=str(outdir), resume=True)
+    resumed.prepare()
+    resumed.train()
+    return resumed
+
+
 def test_torch_simulation_backend_trains_resumes_exactly_and_is_recorded(tmp_path):
     # The GPU path (polarisations and per-bin simulation in torch on the training device), run on the CPU.
     values = tiny_config_values(**{"num-waveforms": "200", "epochs": "2", "simulation-backend": "torch",
@@ -92,12 +103,7 @@ def test_torch_simulation_backend_trains_resumes_exactly_and_is_recorded(tmp_pat
     assert metadata["training"]["simulation_backend"] == "torch"
     assert metadata["training"]["hardware"].startswith("CPU")
 
-    first = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "b"))
-    first.prepare()
-    first.train(until_epoch=1)
-    resumed = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "b"), resume=True)
-    resumed.prepare()
-    resumed.train()
+    resumed = train_stopped_after_one_epoch_and_resumed(values, tmp_path / "b")
     assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in uninterrupted.history]
 
 
@@ -126,12 +132,7 @@ def test_cuda_graph_step_trains_as_the_eager_step_and_resumes_exactly(tmp_path):
     for key, value in eager.model.state_dict().items():
         torch.testing.assert_close(graphed.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
 
-    first = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "resumed"))
-    first.prepare()
-    first.train(until_epoch=1)
-    resumed = Trainer(TrainingConfig.from_dict(values), outdir=str(tmp_path / "resumed"), resume=True)
-    resumed.prepare()
-    resumed.train()
+    resumed = train_stopped_after_one_epoch_and_resumed(values, tmp_path / "resumed")
     assert [row["train_loss"] for row in resumed.history] == [row["train_loss"] for row in graphed.history]
 
 
