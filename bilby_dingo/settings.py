@@ -13,6 +13,7 @@ import numpy as np
 from .errors import SettingsError
 from .importance_sampling.result_meta import DEFAULT_EFFICIENCY_WARNING
 from .proposals.base import Proposal
+from .proposals.fitted import FAMILIES
 
 
 def _none_if_null(value):
@@ -131,7 +132,7 @@ def _refine_draws(name, value):
 
 
 def _refine_density(name, value):
-    choices = ("auto", "student-t", "flow")
+    choices = ("auto",) + FAMILIES
     if not isinstance(value, str) or value.strip().lower() not in choices:
         raise SettingsError(f"{name}={value!r}: give one of {', '.join(choices)}.")
     return value.strip().lower()

@@ -56,11 +56,6 @@ class UnboundedTransform:
         self.cut = np.asarray(cut, dtype=float)
 
     @classmethod
-    def for_priors(cls, priors, keys, theta, weights):
-        """The transform of ``keys`` given their bilby priors; periodic cuts from the weighted draws."""
-        return cls.for_ranges([range_of_prior(priors[key]) for key in keys], theta, weights)
-
-    @classmethod
     def for_ranges(cls, ranges, theta, weights):
         """The transform of columns with ``ranges`` [(kind, lower, upper), ...]; periodic cuts from the draws."""
         kinds, lower, upper, cut = [], [], [], []
