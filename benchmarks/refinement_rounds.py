@@ -36,10 +36,13 @@ import bilby_dingo.proposals.fitted_flow as fitted_flow  # noqa: E402
 from bilby_dingo.importance_sampling.draws import DrawStore  # noqa: E402
 from bilby_dingo.importance_sampling.driver import ImportanceSamplingRun  # noqa: E402
 from bilby_dingo.importance_sampling.statistics import pareto_k_hat, summarize  # noqa: E402
+from bilby_dingo.models import training_priors  # noqa: E402
+from bilby_dingo.network.model_file import load_model  # noqa: E402
 from bilby_dingo.proposals.factory import network_proposal  # noqa: E402
 from bilby_dingo.proposals.sky_frame import sky_frame_for  # noqa: E402
 from bilby_dingo.settings import DingoSettings  # noqa: E402
 from bilby_dingo.utils import log_likelihoods  # noqa: E402
+from bilby_dingo.validation.pp import simulate_event_in_snr_band  # noqa: E402
 
 KEYS = ["chirp_mass", "mass_ratio", "chi_1", "chi_2", "theta_jn", "psi", "ra", "dec", "geocent_time"]
 
@@ -54,15 +57,26 @@ def main(argv=None):
                         help="then draw this many from the frozen proposal and report their efficiency")
     parser.add_argument("--density", default="auto", choices=["auto", "student-t", "flow"], help="fitted family")
     parser.add_argument("--outdir", default="outdir_refinement_rounds")
+    parser.add_argument("--survey-injection", type=int, default=None,
+                        help="instead of the quickstart's, injection N of benchmarks/refinement_efficiency.py "
+                             "(its default seed and SNR band 12-50)")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
     os.makedirs(args.outdir, exist_ok=True)
-    ifos, generator = simulated_data(seed=7)
-    priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
-    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
-        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
-        distance_marginalization_lookup_table=bilby_dingo.models.default_distance_lookup_table(
-            os.path.join(args.outdir, "distance_marginalization_lookup.npz")))
+    lookup_table = bilby_dingo.models.default_distance_lookup_table(
+        os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
+    if args.survey_injection is None:
+        ifos, generator = simulated_data(seed=7)
+        priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
+        likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
+            ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
+            distance_marginalization_lookup_table=lookup_table)
+    else:
+        metadata = load_model(bilby_dingo.default_model())[1]
+        likelihood, priors, _, psd_entry, snr = simulate_event_in_snr_band(
+            metadata, training_priors(metadata), args.survey_injection, 0, (12.0, 50.0), ["distance", "phase"],
+            lookup_table)
+        print(f"survey injection {args.survey_injection}: {psd_entry}, network SNR {snr:.1f}", flush=True)
     # Marginalised parameters: bilby's likelihood replaced their priors by numbers (or delta functions).
     fixed = {key: float(getattr(value, "peak", value)) for key, value in priors.items()
              if key not in KEYS and (hasattr(value, "peak") or isinstance(value, (int, float)))}
@@ -86,27 +100,41 @@ def main(argv=None):
                                        refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws,
                                        refine_density=args.density)
         start = time.perf_counter()
-        outcome = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
-                                                np.random.default_rng(5), sky_frame=sky_frame).run(resume=False)
+        refiner = refinement.ProposalRefinement(proposal, priors, KEYS, evaluate, settings, args.seed,
+                                                np.random.default_rng(5), sky_frame=sky_frame)
+        outcome = refiner.run(resume=False)
         print(f"{name} ({args.density}, inflation {inflation}, ESS fraction {fraction}, dof {dof}, alpha {alpha}, sky frame "
               f"{sky_frame is not None}, truncated fit weights {truncate == '1'}, warm start {warm == '1'}, wide share {wide}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
               f"{[r.num_components for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "
-              f"frozen round {outcome.frozen_round}, "
+              f"frozen rounds {outcome.frozen_rounds}, pooled estimates "
+              f"{[round(100 * value, 2) for value in outcome.pooled_efficiencies or []]} %, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
         if args.final_draws:
             # Fresh draws of the frozen proposal: the honest efficiency (a round's own is selected as the best).
-            final_settings = dataclasses.replace(settings, num_samples=args.final_draws, target_n_eff=None,
-                                                 max_samples=None, batch_size=args.final_draws)
-            store = DrawStore(KEYS, "benchmark", args.seed, auxiliary_keys=list(outcome.proposal.auxiliary_keys))
-            store = ImportanceSamplingRun(outcome.proposal, priors, KEYS, evaluate, final_settings,
-                                          np.random.default_rng([args.seed, 2]), store).run()
-            log_w = store.evaluated_log_weights()
-            summary = summarize(log_w)
-            print(f"    {args.final_draws} fresh draws of the frozen proposal: efficiency "
-                  f"{100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.0f}, log Z {summary.log_evidence:.3f} "
-                  f"± {summary.log_evidence_std:.3f}, Pareto k {pareto_k_hat(log_w):.2f}", flush=True)
+            # Also those of the best single round by its own efficiency and by the pooled estimate.
+            best_own = max(range(len(outcome.rounds)), key=lambda i: (outcome.rounds[i].sample_efficiency, i))
+            best_pooled = max(range(len(outcome.rounds)), key=lambda i: (outcome.pooled_efficiencies[i], i))
+            choices = {}
+            for members, label in ((tuple(outcome.frozen_rounds), "frozen"), ((best_own,), "best own efficiency"),
+                                   ((best_pooled,), "best pooled estimate")):
+                choices[members] = f"{choices[members]}, {label}" if members in choices else label
+            for members, label in choices.items():
+                members = list(members)
+                candidate = proposal if members == [0] else refiner.mixture(
+                    [outcome.densities[number - 1] for number in members])
+                final_settings = dataclasses.replace(settings, num_samples=args.final_draws, target_n_eff=None,
+                                                     max_samples=None, batch_size=args.final_draws)
+                store = DrawStore(KEYS, "benchmark", args.seed, auxiliary_keys=list(candidate.auxiliary_keys))
+                store = ImportanceSamplingRun(candidate, priors, KEYS, evaluate, final_settings,
+                                              np.random.default_rng([args.seed, 2]), store).run()
+                log_w = store.evaluated_log_weights()
+                summary = summarize(log_w)
+                print(f"    {args.final_draws} fresh draws of the proposal of round(s) {members} ({label}): efficiency "
+                      f"{100 * summary.sample_efficiency:.2f}%, n_eff {summary.n_eff:.0f}, log Z "
+                      f"{summary.log_evidence:.3f} ± {summary.log_evidence_std:.3f}, Pareto k {pareto_k_hat(log_w):.2f}",
+                      flush=True)
     return 0
 
 

@@ -33,9 +33,10 @@ import os
 import time
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ..proposals.base import evaluates_density
-from ..proposals.fitted import FittedDensity
+from ..proposals.fitted import DensityEnsemble, FittedDensity
 from ..proposals.mixture import BASE_LOG_PROB, DefensiveMixtureProposal
 from ..utils import atomic_path
 from .draws import CheckpointError, DrawStore
@@ -50,6 +51,7 @@ TEMPERED_ESS_FRACTION = 0.1  # the tempered weights keep an ESS of this fraction
 MIN_IMPROVEMENT = 1.1  # at β = 1, a round must raise the best efficiency by 10% for refinement to go on
 ENOUGH_EFFICIENCY = 0.5  # above this, a further round costs more draws than it can save
 WARM_START = True  # a flow's training starts from the previous round's flow
+MAX_ENSEMBLE = 4  # the frozen proposal may average up to this many rounds' fits (choose_frozen)
 TRUNCATE_FIT_WEIGHTS = False  # True: fits see weights truncated at √N times their mean (fit_weights; measured: no clear gain)
 
 
@@ -110,7 +112,9 @@ class RefinementOutcome:
     proposal: object
     first_store: DrawStore
     rounds: list
-    frozen_round: int
+    frozen_rounds: list  # the rounds whose proposals the frozen one averages ([0]: the base proposal)
+    pooled_efficiencies: list = None  # each round's proposal's efficiency estimated from all rounds' draws
+    densities: list = None  # the fitted density of each round ≥ 1 (FittedDensity)
 
     @property
     def num_likelihood_evaluations(self):
@@ -125,7 +129,9 @@ class RefinementOutcome:
         rounds = {field.name: [getattr(record, field.name) for record in self.rounds]
                   for field in dataclasses.fields(RefinementRound)}
         rounds["beta"] = [float("nan") if beta is None else beta for beta in rounds["beta"]]
-        return dict(rounds=rounds, frozen_round=self.frozen_round,
+        if self.pooled_efficiencies is not None:
+            rounds["pooled_efficiency"] = [float(value) for value in self.pooled_efficiencies]
+        return dict(rounds=rounds, frozen_rounds=[int(number) for number in self.frozen_rounds],
                     likelihood_evaluations=self.num_likelihood_evaluations,
                     round_zero_draws_reused=self.first_store is not None)
 
@@ -180,7 +186,7 @@ class ProposalRefinement:
             logger.info(f"Refinement round 0 (base proposal): efficiency {100 * rounds[0].sample_efficiency:.3f}%")
         if len(rounds) == 1 and (rounds[0].sample_efficiency >= self.settings.refine_target_efficiency
                                  or not self._can_refine()):
-            return RefinementOutcome(self.base, stores[0], rounds, 0)
+            return RefinementOutcome(self.base, stores[0], rounds, [0])
         while not self._finished(rounds):
             number = len(rounds)
             start = time.perf_counter()
@@ -204,33 +210,77 @@ class ProposalRefinement:
             logger.info(f"Refinement round {number}: beta {beta:.3g}, {record.num_components}-component fit, "
                         f"efficiency {100 * record.sample_efficiency:.2f}%, n_eff {record.n_eff:.0f} of "
                         f"{record.num_draws}, log Z {record.log_evidence:.3f} ± {record.log_evidence_std:.3f}")
-        frozen = max(range(len(rounds)), key=lambda i: (rounds[i].sample_efficiency, i))
-        proposal = self.base if frozen == 0 else self.mixture(densities[frozen - 1])
-        logger.info(f"Refinement: proposal of round {frozen} frozen (efficiency "
-                    f"{100 * rounds[frozen].sample_efficiency:.2f}%); the result comes from its fresh draws")
-        return RefinementOutcome(proposal, None, rounds, frozen)
+        estimates, frozen_rounds, frozen_estimate = self.choose_frozen(stores, densities)
+        proposal = self.base if frozen_rounds == [0] else self.mixture(
+            [densities[number - 1] for number in frozen_rounds])
+        logger.info(f"Refinement: the proposal of round(s) {frozen_rounds} frozen (efficiency estimated from all "
+                    f"rounds' draws {100 * frozen_estimate:.2f}%); the result comes from its fresh draws")
+        return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities)
 
     def pooled_draws(self, stores, densities):
         """Every round's evaluated draws θ (N, D) with log weights against Σ_j (N_j / N) Q_j (balance heuristic).
 
         Q_0 = q₀; Q_j = α q₀ + (1 − α) q_fit,j ρ for j ≥ 1, with log q₀ at each draw as the draw recorded it.
         """
+        theta, log_target, log_components, counts = self._pooled(stores, densities)
+        log_pooled = logsumexp(np.log(counts / counts.sum())[:, None] + log_components, axis=0)
+        return theta, log_target - log_pooled
+
+    def choose_frozen(self, stores, densities):
+        """The rounds whose proposals, averaged, become the frozen proposal.
+
+        Candidates: each round's proposal Q_j alone, and the equal mixtures of the 2 … ``MAX_ENSEMBLE`` fitted
+        rounds with the best estimates. The averaged mixture (1/K) Σ Q_j is the defensive mixture of q₀ with the
+        average of the K fits, whose misses partly cancel. Each candidate's efficiency ε(Q) = Z² / ∫ (Lπ)²/Q is
+        estimated from the draws of **all** rounds, weighed against the pooled mixture P (Ẑ = mean(Lπ/P),
+        ∫ (Lπ)²/Q ≈ mean((Lπ)² / (Q P))): a round's own efficiency rests on its own few thousand draws and,
+        with heavy-tailed weights, overstates what fresh draws give (the rare large weights are missing);
+        the pooled estimate also sees posterior mass that other rounds' draws found and Q under-covers.
+        This choice shapes only the proposal: the result comes from its fresh draws.
+
+        Returns (estimate for each round's Q_j alone, the chosen rounds, the chosen candidate's estimate).
+        """
+        _, log_target, log_components, counts = self._pooled(stores, densities)
+        log_pooled = logsumexp(np.log(counts / counts.sum())[:, None] + log_components, axis=0)
+        num_draws = log_target.size  # zero-weight draws (outside the prior) count, as in a run's efficiency
+        usable = np.isfinite(log_target)
+        log_target, log_pooled, log_components = log_target[usable], log_pooled[usable], log_components[:, usable]
+
+        def estimate(members):
+            if not usable.any():
+                return 0.0
+            log_q = logsumexp(log_components[members], axis=0) - np.log(len(members))
+            log_ratio = log_target - log_pooled
+            # With r = Lπ/P: ε = (Σ r / n)² / (Σ r Lπ/Q / n) = (Σ r)² / (n Σ r Lπ/Q).
+            return float(np.exp(2 * logsumexp(log_ratio) - logsumexp(log_ratio + log_target - log_q)
+                                - np.log(num_draws)))
+
+        singles = [estimate([number]) for number in range(len(log_components))]
+        best_fits = sorted(range(1, len(log_components)), key=lambda number: -singles[number])
+        candidates = [[number] for number in range(len(log_components))]
+        candidates += [sorted(best_fits[:size]) for size in range(2, min(MAX_ENSEMBLE, len(best_fits)) + 1)]
+        scores = [singles[c[0]] if len(c) == 1 else estimate(c) for c in candidates]
+        best = max(range(len(candidates)), key=lambda i: (scores[i], i))
+        return singles, candidates[best], scores[best]
+
+    def _pooled(self, stores, densities):
+        """Pooled draws θ (N, D), log Lπ (with the auxiliary density; −inf where the weight is 0), log Q_j at
+        every draw for each round's proposal (J, N), and each round's number of draws (J,)."""
         alpha = self.settings.refine_alpha
         theta = np.concatenate([store.theta[:store.num_evaluated] for store in stores])
         samples = {key: theta[:, i] for i, key in enumerate(self.parameter_keys)}
         log_base = np.concatenate([self._log_base(store) for store in stores])
         log_auxiliary = np.concatenate([store.log_auxiliary[:store.num_evaluated] for store in stores])
         counts = np.array([store.num_evaluated for store in stores], dtype=float)
-        log_shares = np.log(counts / counts.sum())
-        terms = [log_shares[0] + log_base]
+        log_components = [log_base]
         with np.errstate(invalid="ignore"):
-            for share, density in zip(log_shares[1:], densities):
-                terms.append(share + np.logaddexp(np.log(alpha) + log_base,
-                                                  np.log1p(-alpha) + density.log_prob(samples) + log_auxiliary))
-        log_pooled = np.logaddexp.reduce(np.array(terms), axis=0)
+            for density in densities:
+                log_components.append(np.logaddexp(np.log(alpha) + log_base,
+                                                   np.log1p(-alpha) + density.log_prob(samples) + log_auxiliary))
         log_likelihood = np.concatenate([store.log_likelihood[:store.num_evaluated] for store in stores])
         log_prior = np.concatenate([store.log_prior[:store.num_evaluated] for store in stores])
-        return theta, log_weights(log_likelihood, log_prior + log_auxiliary, log_pooled)
+        log_target = log_weights(log_likelihood, log_prior + log_auxiliary, np.zeros(len(theta)))
+        return theta, log_target, np.array(log_components), counts
 
     @staticmethod
     def _log_base(store):
@@ -240,6 +290,9 @@ class ProposalRefinement:
         return store.log_proposal[:store.num_evaluated]
 
     def mixture(self, density):
+        """α q₀ + (1 − α) q_fit for a fitted density, or for the equal mixture of a list of them."""
+        if isinstance(density, list):
+            density = density[0] if len(density) == 1 else DensityEnsemble(density)
         return DefensiveMixtureProposal(self.base, density, self.settings.refine_alpha)
 
     def _can_refine(self):

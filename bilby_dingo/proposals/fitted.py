@@ -388,6 +388,42 @@ class FittedDensity:
         return hasher.hexdigest()[:16]
 
 
+class DensityEnsemble:
+    """The equal-weight mixture (1/K) Σ_k q_k of fitted densities over the same parameters.
+
+    Refinement's fits from successive rounds are noisy estimates of one posterior; their average misses
+    less of it than any one of them (the χ² divergence that sets the efficiency is convex in the proposal).
+    """
+
+    def __init__(self, members):
+        self.members = list(members)
+        self.keys = list(self.members[0].keys)
+        if any(sorted(member.keys) != sorted(self.keys) for member in self.members):
+            raise ValueError("The densities of an ensemble must cover the same parameters.")
+
+    def log_prob(self, samples):
+        return logsumexp([member.log_prob(samples) for member in self.members], axis=0) - np.log(len(self.members))
+
+    def sample(self, n, rng):
+        counts = rng.multinomial(n, np.full(len(self.members), 1 / len(self.members)))
+        parts = [member.sample(count, rng) for member, count in zip(self.members, counts) if count]
+        order = rng.permutation(n)
+        return {key: np.concatenate([part[key] for part in parts])[order] for key in self.keys}
+
+    def describe(self):
+        return f"equal mixture of {len(self.members)} fitted densities ({self.members[0].describe()})"
+
+    @property
+    def num_components(self):
+        return sum(member.num_components for member in self.members)
+
+    def digest(self):
+        hasher = hashlib.sha256(b"ensemble")
+        for member in self.members:
+            hasher.update(member.digest().encode())
+        return hasher.hexdigest()[:16]
+
+
 def select_num_components(y, weights, rng, max_components):
     """The number of mixture components with the best two-fold cross-validated weighted log density."""
     choices = [k for k in COMPONENT_CHOICES if k <= max_components] or [1]

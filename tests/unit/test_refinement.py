@@ -18,7 +18,7 @@ from bilby_dingo.importance_sampling.driver import ImportanceSamplingRun
 from bilby_dingo.importance_sampling.refinement import ProposalRefinement, tempering_exponent
 from bilby_dingo.importance_sampling.statistics import pareto_k_hat, summarize
 from bilby_dingo.proposals import fitted_flow
-from bilby_dingo.proposals.fitted import COVARIANCE_INFLATION, FittedDensity
+from bilby_dingo.proposals.fitted import COVARIANCE_INFLATION, DensityEnsemble, FittedDensity
 from bilby_dingo.proposals.mixture import DefensiveMixtureProposal
 from bilby_dingo.settings import DingoSettings
 
@@ -245,6 +245,75 @@ def test_mixture_density_matches_its_draws():
     log_w = stats.multivariate_normal(mean, cov).logpdf(points) - many.log_prob
     summary = summarize(log_w)
     assert abs(summary.log_evidence) < 4 * summary.log_evidence_std, summary
+
+
+def test_density_ensemble_is_the_equal_mixture_of_its_members():
+    keys = ["x0", "x1"]
+    priors = box_priors(keys)
+    rng = np.random.default_rng(10)
+    members = [FittedDensity.fit(priors, keys, rng.normal(centre, 0.3, (4000, 2)), np.ones(4000), rng)
+               for centre in ([-1.0, 0.0], [1.0, 0.5])]
+    ensemble = DensityEnsemble(members)
+    draws = ensemble.sample(20_000, rng)
+    expected = np.log(0.5 * np.exp(members[0].log_prob(draws)) + 0.5 * np.exp(members[1].log_prob(draws)))
+    np.testing.assert_allclose(ensemble.log_prob(draws), expected, rtol=0, atol=1e-10)
+    assert np.mean(draws["x0"] > 0) == pytest.approx(0.5, abs=0.015)
+    assert not np.all(np.diff((draws["x0"] > 0).astype(int)) == 0)  # shuffled, not grouped by member
+    box = {key: rng.uniform(-HALF_WIDTH, HALF_WIDTH, 400_000) for key in keys}
+    assert np.mean(np.exp(ensemble.log_prob(box))) * (2 * HALF_WIDTH) ** 2 == pytest.approx(1, abs=0.02)
+    assert ensemble.digest() not in (members[0].digest(), members[1].digest())
+    with pytest.raises(ValueError, match="same parameters"):
+        DensityEnsemble([members[0], FittedDensity.fit(box_priors(["x0", "z"]), ["x0", "z"],
+                                                       rng.normal(0, 0.3, (500, 2)), np.ones(500), rng)])
+
+
+def pooled_setting(log_likelihood, keys, base, seed):
+    settings = replace(DingoSettings.from_kwargs(dict(target_n_eff=1000)), refine_draws=4000)
+    return ProposalRefinement(base, box_priors(keys), keys, log_likelihood, settings, seed, np.random.default_rng(seed))
+
+
+def fresh_efficiency(refiner, proposal, size, seed):
+    return summarize(refiner._evaluate(proposal, size, np.random.default_rng(seed)).evaluated_log_weights()).sample_efficiency
+
+
+def test_pooled_efficiency_estimates_predict_fresh_draws():
+    """Each round's proposal's efficiency, estimated from all rounds' draws, matches that of many fresh draws."""
+    mean, cov = correlated_gaussian(dim=3, sd=0.2)
+    keys = ["x0", "x1", "x2"]
+    base = MultivariateStudentTProposal(keys, mean + 0.1, 9 * cov, dof=5)
+    refiner = pooled_setting(gaussian_log_likelihood(mean, cov), keys, base, seed=11)
+    rng = np.random.default_rng(12)
+    # A fit to draws of a somewhat wider, offset Gaussian: a proposal between q0 and the posterior.
+    density = FittedDensity.fit(refiner.priors, keys, rng.multivariate_normal(mean - 0.1, 2.5 * cov, 4000),
+                                np.ones(4000), rng)
+    stores = [refiner._evaluate(base, 4000, rng), refiner._evaluate(refiner.mixture(density), 4000, rng)]
+    singles, _, _ = refiner.choose_frozen(stores, [density])
+    for estimate, proposal in zip(singles, [base, refiner.mixture(density)]):
+        assert estimate == pytest.approx(fresh_efficiency(refiner, proposal, 100_000, 13), rel=0.15)
+    assert singles[1] > 2 * singles[0]
+
+
+def test_two_fits_that_each_miss_a_mode_are_frozen_together():
+    """Each fit covers one of two equal modes: the average of the two fits is far more efficient than either."""
+    keys = ["x", "y"]
+    centres, sd = np.array([[-1.5, 0.0], [1.5, 0.5]]), 0.15
+
+    def log_likelihood(theta):
+        terms = [np.log(0.5) + stats.multivariate_normal(c, sd**2 * np.eye(2)).logpdf(theta) for c in centres]
+        return logsumexp(terms, axis=0)
+
+    base = MultivariateStudentTProposal(keys, [0.0, 0.25], np.diag([4.0, 4.0]), dof=5)
+    refiner = pooled_setting(log_likelihood, keys, base, seed=14)
+    rng = np.random.default_rng(15)
+    densities = [FittedDensity.fit(refiner.priors, keys, rng.normal(c, sd, (4000, 2)), np.ones(4000), rng)
+                 for c in centres]
+    stores = [refiner._evaluate(base, 4000, rng)] + [refiner._evaluate(refiner.mixture(d), 4000, rng)
+                                                     for d in densities]
+    singles, chosen, estimate = refiner.choose_frozen(stores, densities)
+    assert chosen == [1, 2]
+    assert estimate > 3 * max(singles)
+    both = refiner.mixture([densities[0], densities[1]])
+    assert estimate == pytest.approx(fresh_efficiency(refiner, both, 40_000, 16), rel=0.05)
 
 
 def test_resumed_refinement_equals_an_uninterrupted_one(tmp_path):
