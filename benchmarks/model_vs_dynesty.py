@@ -23,7 +23,7 @@ import numpy as np
 from bilby_dingo.models import default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.utils import atomic_path
-from bilby_dingo.validation.compare import compare_results
+from bilby_dingo.validation.compare import compare_results, dynesty_reference
 from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
 
 MAX_DRAWS = 1000  # injections tried per --min-snr before giving up
@@ -74,7 +74,9 @@ def main(argv=None):
                 if isinstance(analysis[key], bilby.core.prior.Prior) and not analysis[key].is_fixed]
         common = dict(outdir=os.path.join(args.outdir, f"injection_{index}"), save="hdf5", npool=args.npool,
                       injection_parameters=injection)
-        dynesty, dynesty_seconds = reference_run(likelihood, analysis, injection, index, args, common)
+        dynesty, dynesty_seconds = dynesty_reference(likelihood, analysis, common["outdir"],
+                                                     dynesty_settings(args), args.seed + index, injection,
+                                                     args.npool)
         if args.dynesty_only:
             continue
         start = time.perf_counter()
@@ -96,35 +98,8 @@ def main(argv=None):
     return 0
 
 
-def reference_run(likelihood, analysis, injection, index, args, common):
-    """dynesty's result of this injection and its wall time: read from its result file when a previous run of
-    this script wrote one for the same injection and settings (dynesty is the expensive part: 1-3 million
-    likelihood calls here), run (resuming from dynesty's own checkpoint) otherwise."""
-    path = os.path.join(common["outdir"], "dynesty_result.hdf5")
-    if os.path.exists(path):
-        stored = bilby.read_in_result(path)
-        same = (stored.injection_parameters is not None
-                and all(np.isclose(stored.injection_parameters[key], value) for key, value in injection.items())
-                and stored.meta_data.get("dynesty_settings") == dynesty_settings(args))
-        if same:
-            print(f"injection {index}: dynesty's result read from {path}", flush=True)
-            return stored, float(stored.meta_data["dynesty_wall_time_s"])
-        print(f"injection {index}: {path} is of another injection or dynesty setting; running dynesty again",
-              flush=True)
-    start = time.perf_counter()
-    result = bilby.run_sampler(likelihood, analysis, sampler="dynesty", label="dynesty", nlive=args.nlive,
-                               sample="acceptance-walk", naccept=args.naccept, seed=args.seed + index, resume=True,
-                               check_point_delta_t=300, print_progress=False,
-                               meta_data=dict(dynesty_settings=dynesty_settings(args)), **common)
-    seconds = time.perf_counter() - start
-    # Stored with the result so that a later comparison reports dynesty's cost. A resumed run's time counts
-    # only the part after the resume (bilby's sampling_time holds the whole).
-    result.meta_data["dynesty_wall_time_s"] = float(result.sampling_time or seconds)
-    result.save_to_file(extension="hdf5", overwrite=True, outdir=common["outdir"])
-    return result, result.meta_data["dynesty_wall_time_s"]
-
-
 def dynesty_settings(args):
+    """What identifies a dynesty run beside its injection (stored with its result, compared on reuse)."""
     return dict(nlive=args.nlive, naccept=args.naccept, seed=args.seed, npool=args.npool,
                 marginalised=sorted(args.marginalise))
 

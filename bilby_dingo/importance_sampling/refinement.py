@@ -10,16 +10,19 @@ round r ≥ 1
    The draws of **all** rounds so far are pooled, each weighed against the mixture of all rounds'
    proposals Σ_j (N_j / N) Q_j (the balance heuristic: every round's draw is a draw of that mixture),
    so that a region found by one round is not forgotten by the next;
-2. fits a Student-t mixture to those tempered draws in an unbounded space
-   (:class:`bilby_dingo.proposals.fitted.FittedDensity`);
+2. fits a density to those tempered draws in an unbounded space (a spline flow or a Student-t mixture,
+   :class:`bilby_dingo.proposals.fitted.FittedDensity`; with a sky frame, in detector-baseline coordinates);
 3. draws ``refine_draws`` **fresh** points from the defensive mixture Q_r = α q₀ + (1 − α) q_fit
    (:class:`bilby_dingo.proposals.mixture.DefensiveMixtureProposal`) and weighs them with Q_r's exact
    density against the true target.
 
 Refinement stops once the efficiency passes 50%, or when two rounds in a row at β = 1 fail to improve the
-best efficiency before them by 10%, or after ``refine_max_rounds`` rounds; the proposal of the most efficient round is then frozen. **The reported result comes only from
-fresh draws of that frozen proposal**: refinement draws are set-up, never reweighted under a density
-fitted to them (that would bias log Z). Their likelihood calls are counted and reported per round.
+best efficiency before them by 10%, or after ``refine_max_rounds`` rounds. The proposal to freeze is then
+chosen by its efficiency **estimated from the draws of all rounds** (:meth:`ProposalRefinement.choose_frozen`):
+one round's proposal, or the equal mixture of the best two to four rounds' proposals, whose fits' misses
+partly cancel. **The reported result comes only from fresh draws of that frozen proposal**: refinement
+draws are set-up, never reweighted under a density fitted to them (that would bias log Z). Their
+likelihood calls are counted and reported per round.
 
 State is written after every round (the fitted densities as plain arrays, each round's draws as a
 :class:`DrawStore` file, no pickle), and every round's randomness comes from (seed, round), so that a run

@@ -7,9 +7,9 @@ rational-quadratic spline flow (glasflow's ``CouplingNSF``) bends to such shapes
 
 Training maximises the weighted log density: minibatches are drawn from the training share of the
 draws with probabilities proportional to their weights, and training stops when the weighted log
-density of the held-out share stops improving (the best state is kept). Everything runs in float64 on
-the CPU, so that the density used for the importance weights is the density the draws come from to
-rounding; the state is plain arrays (no pickle) and seeds come from the caller's numpy generator.
+density of the held-out share stops improving (the best state is kept). Training runs in float32; the
+fitted density then draws and evaluates in float64, so that the density used for the importance weights
+is the density the draws come from to rounding; the state is plain arrays (no pickle) and seeds come from the caller's numpy generator.
 """
 
 import numpy as np
@@ -70,17 +70,19 @@ class SplineFlowDensity:
         seed = int(rng.integers(2**31))
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            flow = _build(architecture)
+            # Trained in float32 (a third faster on a CPU); the density is the float64 flow with the trained
+            # parameters, with which every draw is made and weighed.
+            flow = _build(architecture).float()
             if start is not None and start.architecture == architecture:
                 flow.load_state_dict(start.flow.state_dict())
             held_out = rng.random(len(y)) < VALIDATION_SHARE
             train, test = ~held_out & (weights > 0), held_out & (weights > 0)
             if weights[train].sum() <= 0 or weights[test].sum() <= 0:
                 train = test = weights > 0
-            train_points = torch.as_tensor(y[train])
+            train_points = torch.as_tensor(y[train], dtype=torch.float32)
             train_p = weights[train] / weights[train].sum()
-            test_points = torch.as_tensor(y[test])
-            test_weights = torch.as_tensor(weights[test] / weights[test].sum())
+            test_points = torch.as_tensor(y[test], dtype=torch.float32)
+            test_weights = torch.as_tensor(weights[test] / weights[test].sum(), dtype=torch.float32)
             optimizer = torch.optim.Adam(flow.parameters(), lr=LEARNING_RATE)
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, MAX_STEPS)
             best_score, best_state, waited = -np.inf, None, 0
@@ -102,7 +104,7 @@ class SplineFlowDensity:
                         if waited >= PATIENCE:
                             break
             flow.load_state_dict(best_state)
-        return cls(flow, architecture)
+        return cls(flow.double(), architecture)
 
     def log_prob(self, y):
         """log Σ_j share_j N(z; 0, scale_j² I) + log |dz/dy| with z the flow's base variables of y."""

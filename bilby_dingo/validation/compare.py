@@ -2,6 +2,11 @@
 divergences of the marginals, the log-evidence difference in units of the combined error, likelihood
 calls and wall time."""
 
+import json
+import os
+import time
+
+import bilby
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import gaussian_kde
@@ -52,3 +57,46 @@ def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
         summary.update(wall_time_dingo_s=float(dingo_seconds), wall_time_other_s=float(other_seconds),
                        speed_up=float(other_seconds / dingo_seconds))
     return summary
+
+
+def dynesty_reference(likelihood, priors, outdir, settings, seed, injection_parameters=None, npool=1):
+    """bilby + dynesty on the analysis, or its result read back when this outdir already holds it.
+
+    dynesty is the expensive side of a comparison (1-3 million likelihood calls, one to two hours on two
+    cores), so its result is kept (``outdir/dynesty_result.hdf5``) and reused by a later comparison of the
+    same analysis: ``settings`` (dict: ``nlive``, ``naccept`` and anything else that identifies the run,
+    e.g. the trigger time of real data) and ``injection_parameters`` must match those stored; ``seed`` is
+    dynesty's. An interrupted run
+    resumes from dynesty's own checkpoint. Returns (result, dynesty's sampling time in seconds).
+    """
+    path = os.path.join(outdir, "dynesty_result.hdf5")
+    if os.path.exists(path):
+        stored = bilby.read_in_result(path)
+        same_injection = (injection_parameters is None) == (stored.injection_parameters is None) and (
+            injection_parameters is None or all(np.isclose(stored.injection_parameters.get(key, np.nan), value)
+                                                for key, value in injection_parameters.items()))
+        if same_injection and stored.meta_data.get("dynesty_settings") == settings:
+            return stored, float(stored.meta_data["dynesty_wall_time_s"])
+        bilby.core.utils.logger.warning(f"{path} is of another analysis or dynesty setting: running dynesty again")
+    # dynesty's checkpoint does not know its settings: resume it only when this file says they were the same.
+    settings_path = os.path.join(outdir, "dynesty_settings.json")
+    checkpoint = os.path.join(outdir, "dynesty_resume.pickle")
+    same_settings = False
+    if os.path.exists(settings_path):
+        with open(settings_path) as stream:
+            same_settings = json.load(stream) == json.loads(json.dumps(settings))
+    if os.path.exists(checkpoint) and not same_settings:
+        os.remove(checkpoint)
+    os.makedirs(outdir, exist_ok=True)
+    with open(settings_path, "w") as stream:
+        json.dump(settings, stream)
+    start = time.perf_counter()
+    result = bilby.run_sampler(likelihood, priors, sampler="dynesty", label="dynesty", outdir=outdir,
+                               nlive=settings["nlive"], sample="acceptance-walk", naccept=settings["naccept"],
+                               seed=seed, npool=npool, resume=True, check_point_delta_t=300,
+                               print_progress=False, injection_parameters=injection_parameters, save="hdf5",
+                               meta_data=dict(dynesty_settings=settings))
+    # bilby's sampling_time covers a resumed run's earlier part too (its sampling-time file).
+    result.meta_data["dynesty_wall_time_s"] = float(result.sampling_time or time.perf_counter() - start)
+    result.save_to_file(extension="hdf5", overwrite=True, outdir=outdir)
+    return result, result.meta_data["dynesty_wall_time_s"]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bilby_dingo.validation.compare import compare_results, js_divergence, reference_jsd_floor
+from bilby_dingo.validation.compare import compare_results, dynesty_reference, js_divergence, reference_jsd_floor
 
 
 def _reference(rng, size=4000, shift=0.0):
@@ -43,3 +43,26 @@ def test_the_reference_floor_shrinks_with_the_reference_size():
     small, large = reference_jsd_floor(_reference(rng, 400), ["x"]), reference_jsd_floor(_reference(rng, 40_000), ["x"])
     assert 0 < large["x"] < small["x"] < 0.05
     assert js_divergence(rng.normal(0, 1, 5000), rng.normal(0, 1, 5000)) < 0.002
+
+
+def test_dynesty_reference_is_run_once_and_then_read_back(tmp_path, monkeypatch):
+    """dynesty's result is kept and reused for the same analysis and settings; other settings rerun it."""
+    likelihood = bilby.core.likelihood.AnalyticalMultidimensionalCovariantGaussian(mean=[0.0], cov=[[1.0]])
+    priors = bilby.core.prior.PriorDict(dict(x0=bilby.core.prior.Uniform(-5, 5, "x0")))
+    settings = dict(nlive=40, naccept=5, data="toy")
+    first, seconds = dynesty_reference(likelihood, priors, str(tmp_path), settings, seed=3)
+    assert (tmp_path / "dynesty_result.hdf5").exists() and seconds > 0
+    assert first.log_evidence == pytest.approx(-np.log(10), abs=4 * first.log_evidence_err + 0.1)
+
+    calls = []
+    real_run_sampler = bilby.run_sampler
+    monkeypatch.setattr(bilby, "run_sampler", lambda *args, **kwargs: calls.append(kwargs) or real_run_sampler(*args, **kwargs))
+    again, again_seconds = dynesty_reference(likelihood, priors, str(tmp_path), settings, seed=3)
+    assert not calls and again.log_evidence == first.log_evidence and again_seconds == seconds
+    dynesty_reference(likelihood, priors, str(tmp_path), dict(settings, nlive=50), seed=3)
+    assert len(calls) == 1 and calls[0]["nlive"] == 50
+    # A checkpoint left by a run of other settings is never resumed.
+    (tmp_path / "dynesty_resume.pickle").write_bytes(b"not a checkpoint of these settings")
+    (tmp_path / "dynesty_result.hdf5").unlink()
+    dynesty_reference(likelihood, priors, str(tmp_path), dict(settings, nlive=45), seed=3)
+    assert calls[-1]["nlive"] == 45 and (tmp_path / "dynesty_result.hdf5").exists()
