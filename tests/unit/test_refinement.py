@@ -287,7 +287,7 @@ def test_pooled_efficiency_estimates_predict_fresh_draws():
     density = FittedDensity.fit(refiner.priors, keys, rng.multivariate_normal(mean - 0.1, 2.5 * cov, 4000),
                                 np.ones(4000), rng)
     stores = [refiner._evaluate(base, 4000, rng), refiner._evaluate(refiner.mixture(density), 4000, rng)]
-    singles, _, _ = refiner.choose_frozen(stores, [density])
+    singles = refiner._estimates(refiner._pooled(stores, [density]))
     for estimate, proposal in zip(singles, [base, refiner.mixture(density)]):
         assert estimate == pytest.approx(fresh_efficiency(refiner, proposal, 100_000, 13), rel=0.15)
     assert singles[1] > 2 * singles[0]
@@ -309,7 +309,9 @@ def test_two_fits_that_each_miss_a_mode_are_frozen_together():
                  for c in centres]
     stores = [refiner._evaluate(base, 4000, rng)] + [refiner._evaluate(refiner.mixture(d), 4000, rng)
                                                      for d in densities]
-    singles, chosen, estimate = refiner.choose_frozen(stores, densities)
+    pool = refiner._pooled(stores, densities)
+    singles = refiner._estimates(pool)
+    chosen, estimate = refiner.choose_frozen(pool, singles)
     assert chosen == [1, 2]
     assert estimate > 3 * max(singles)
     both = refiner.mixture([densities[0], densities[1]])
