@@ -98,13 +98,19 @@ def plot_posterior_corner(samples, keys, truths, summary, filename):
 def plot_refinement(rounds, final_summary, filename):
     """Sample efficiency per refinement round (round 0: the base proposal) and of the final draws.
 
+    Each round's proposal's efficiency from its own draws, and as estimated from all rounds' draws (the
+    estimate that chooses the frozen proposal).
+
     ``rounds``: the columns of ``meta_data["dingo"]["refinement"]["rounds"]``.
     """
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     numbers = list(rounds["round"])
     efficiencies = [100 * max(value, 1e-6) for value in rounds["sample_efficiency"]]
-    ax.plot(numbers, efficiencies, "o-", label="refinement rounds")
+    ax.plot(numbers, efficiencies, "o-", label="each round's own draws")
+    if "pooled_efficiency" in rounds:
+        ax.plot(numbers, [100 * max(value, 1e-6) for value in rounds["pooled_efficiency"]], "s:",
+                label="estimated from all rounds' draws")
     for number, beta, efficiency in zip(numbers, rounds["beta"], efficiencies):
         if np.isfinite(beta):
             ax.annotate(f"β={beta:.2g}", (number, efficiency), textcoords="offset points", xytext=(0, 6),
