@@ -109,7 +109,7 @@ class SplineFlowDensity:
     def log_prob(self, y):
         """log Σ_j share_j N(z; 0, scale_j² I) + log |dz/dy| with z the flow's base variables of y."""
         with torch.no_grad():
-            noise, log_jacobian = self.flow._transform(torch.as_tensor(np.asarray(y, dtype=float)))
+            noise, log_jacobian = self.flow.forward(torch.as_tensor(np.asarray(y, dtype=float)))
         noise, log_jacobian = noise.numpy(), log_jacobian.numpy()
         dim = noise.shape[1]
         squared = np.sum(noise**2, axis=1)[:, None]
@@ -122,7 +122,7 @@ class SplineFlowDensity:
         scales = self.base_scales[rng.choice(len(self.base_scales), size=n, p=self.base_shares)]
         noise = torch.as_tensor(scales[:, None] * rng.standard_normal((n, int(self.architecture["num_inputs"]))))
         with torch.no_grad():
-            points, _ = self.flow._transform.inverse(noise)
+            points, _ = self.flow.inverse(noise)
         return points.numpy()
 
     def to_arrays(self):
