@@ -45,7 +45,8 @@ def run_one(likelihood, analysis, injection, model, refine, index, args):
         pareto_k=meta["pareto_k"], log_evidence=result.log_evidence, log_evidence_err=result.log_evidence_err,
         posterior_rows=meta["num_posterior_samples"],
         round_efficiencies=list(rounds.get("sample_efficiency", [])),
-        frozen_round=meta["refinement"].get("frozen_round"))
+        pooled_efficiencies=list(rounds.get("pooled_efficiency", [])),
+        frozen_rounds=list(meta["refinement"].get("frozen_rounds", [])))
 
 
 def main(argv=None):
@@ -81,7 +82,9 @@ def main(argv=None):
             print(f"injection {index} ({psd_entry}, SNR {snr:.1f}), refine {mode}: efficiency "
                   f"{100 * record['sample_efficiency']:.2f}%, n_eff {record['n_eff']:.0f}, calls "
                   f"{record['likelihood_calls']} ({record['refinement_calls']} refinement), "
-                  f"{record['wall_time_s']:.0f} s, rounds {[round(100 * e, 2) for e in record['round_efficiencies']]}",
+                  f"{record['wall_time_s']:.0f} s, rounds {[round(100 * e, 2) for e in record['round_efficiencies']]}, "
+                  f"pooled estimates {[round(100 * e, 2) for e in record['pooled_efficiencies']]}, frozen "
+                  f"{record['frozen_rounds']}",
                   flush=True)
         rows.append(row)
         write_summary(args, rows)

@@ -53,6 +53,7 @@ def main(argv=None):
     parser.add_argument("--max-rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--refine-draws", type=int, default=5000, help="draws per round")
+    parser.add_argument("--target-n-eff", type=int, default=2000, help="the run's target (refinement's cost rule)")
     parser.add_argument("--final-draws", type=int, default=0,
                         help="then draw this many from the frozen proposal and report their efficiency")
     parser.add_argument("--density", default="auto", choices=["auto", "student-t", "flow"], help="fitted family")
@@ -96,7 +97,8 @@ def main(argv=None):
         fitted_flow.BASE_SCALE = float(inflation) ** 0.5  # the same variance inflation for a flow's base
         fitted_flow.WIDE_SHARE = float(wide)
         refinement.TEMPERED_ESS_FRACTION = float(fraction)
-        settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=2000)), refine_alpha=float(alpha),
+        settings = dataclasses.replace(DingoSettings.from_kwargs(dict(target_n_eff=args.target_n_eff)),
+                                       refine_alpha=float(alpha),
                                        refine_max_rounds=args.max_rounds, refine_draws=args.refine_draws,
                                        refine_density=args.density)
         start = time.perf_counter()
@@ -107,7 +109,7 @@ def main(argv=None):
               f"{sky_frame is not None}, truncated fit weights {truncate == '1'}, warm start {warm == '1'}, wide share {wide}): efficiency per "
               f"round {[round(100 * r.sample_efficiency, 2) for r in outcome.rounds]} %, beta "
               f"{[None if r.beta is None else round(r.beta, 2) for r in outcome.rounds]}, components "
-              f"{[r.num_components for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "
+              f"{[r.num_components for r in outcome.rounds]}, draws {[r.num_draws for r in outcome.rounds]}, fit s {[round(r.fit_time) for r in outcome.rounds]}, "
               f"frozen rounds {outcome.frozen_rounds}, pooled estimates "
               f"{[round(100 * value, 2) for value in outcome.pooled_efficiencies or []]} %, "
               f"{time.perf_counter() - start:.0f} s", flush=True)

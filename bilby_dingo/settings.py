@@ -239,7 +239,7 @@ class DingoSettings:
         True, _bool, "adaptive refinement of the proposal before the final draws (see above); False: plain "
         "importance sampling")
     refine_draws: int = keyword(5000, _refine_draws, "draws per refinement round (round 0 included)")
-    refine_max_rounds: int = keyword(8, _required_positive_int, "most refinement rounds after round 0")
+    refine_max_rounds: int = keyword(14, _required_positive_int, "most refinement rounds after round 0")
     refine_alpha: float = keyword(
         0.1, _unit_interval, "weight α of the base proposal in the defensive mixture: every weight ≤ 1/α × the "
         "base proposal's")

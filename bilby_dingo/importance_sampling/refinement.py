@@ -363,7 +363,7 @@ class ProposalRefinement:
         if self.settings.target_n_eff is None:
             return False
         gain = np.sqrt(best / best_before) if best_before > 0 else np.inf
-        return self.settings.target_n_eff / best * (1 - 1 / gain) < self.settings.refine_draws
+        return bool(self.settings.target_n_eff / best * (1 - 1 / gain) < self.settings.refine_draws)
 
     def _round_zero(self):
         size = self.settings.refine_draws

@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from bilby_dingo import MultivariateStudentTProposal
 from bilby_dingo.importance_sampling.draws import DrawStore
 from bilby_dingo.importance_sampling.driver import ImportanceSamplingRun
-from bilby_dingo.importance_sampling.refinement import ProposalRefinement, tempering_exponent
+from bilby_dingo.importance_sampling.refinement import ProposalRefinement, RefinementRound, tempering_exponent
 from bilby_dingo.importance_sampling.statistics import pareto_k_hat, summarize
 from bilby_dingo.proposals import fitted_flow
 from bilby_dingo.proposals.fitted import COVARIANCE_INFLATION, DensityEnsemble, FittedDensity
@@ -316,6 +316,27 @@ def test_two_fits_that_each_miss_a_mode_are_frozen_together():
     assert estimate > 3 * max(singles)
     both = refiner.mixture([densities[0], densities[1]])
     assert estimate == pytest.approx(fresh_efficiency(refiner, both, 40_000, 16), rel=0.05)
+
+
+def fake_rounds(betas, draws=5000):
+    return [RefinementRound(round=i, beta=beta, num_draws=draws, num_likelihood_evaluations=draws,
+                            sample_efficiency=0.1, n_eff=500.0, log_evidence=0.0, log_evidence_std=0.1,
+                            num_components=0, fit_time=1.0, wall_time=1.0) for i, beta in enumerate(betas)]
+
+
+@pytest.mark.parametrize("estimates, target, stop", [
+    ([0.001, 0.10, 0.12], 2000, False),  # climbing steeply: a further round saves more than it costs
+    ([0.001, 0.15, 0.19, 0.20], 2000, True),  # gain 1.15 a round: saves 2000/0.2 × 0.13 ≈ 1,300 < 5,000 draws
+    ([0.001, 0.15, 0.19, 0.20], 50_000, False),  # the same gain saves ≈ 13,000 > 5,000 for a larger target
+    ([0.001, 0.15, 0.14, 0.16], 50_000, True),  # two rounds without a 10% gain
+    ([0.001, 0.02, 0.55], 50_000, True),  # past 50%
+])
+def test_refinement_stops_when_a_round_no_longer_pays(estimates, target, stop):
+    settings = replace(DingoSettings.from_kwargs(dict(target_n_eff=target)), refine_draws=5000)
+    refiner = ProposalRefinement(None, None, [], None, settings, 0, None)
+    rounds = fake_rounds([None] + [1.0] * (len(estimates) - 1))
+    assert refiner._finished(rounds, estimates) is stop
+    assert not refiner._finished(fake_rounds([None, 0.3, 0.6]), [0.001, 0.002, 0.01])  # still tempering
 
 
 def test_resumed_refinement_equals_an_uninterrupted_one(tmp_path):
