@@ -377,8 +377,8 @@ class Dingo(Sampler):
             unweighting = "rejection sampling: distinct draws kept with probability w / max w"
         else:
             kept = resample(log_w, self.settings.posterior_size, rejection_rng)
-            unweighting = (f"{self.settings.posterior_size} draws resampled with replacement with probability "
-                           f"w / sum w (rows repeat)")
+            unweighting = (f"{self.settings.posterior_size} draws resampled with replacement (systematic resampling) "
+                           f"with probability w / sum w (a draw repeats when posterior_size x w / sum w > 1)")
 
         result = self.result
         if not self.settings.keep_checkpoint:

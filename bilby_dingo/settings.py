@@ -250,8 +250,9 @@ class DingoSettings:
         "training a round), `student-t` (a Student-t mixture, under a second), or `auto`: `flow` for a trained "
         "network's proposal (GW posteriors), `student-t` for others")
     posterior_size: int | None = keyword(
-        None, _optional_positive_int, "resample this many posterior rows with replacement instead of rejection "
-        "sampling (distinct rows, as many as the weights support)")
+        None, _optional_positive_int, "resample this many posterior rows (systematic resampling: draw i appears "
+        "about N w_i / sum w times, rows repeat only where that exceeds 1) instead of rejection sampling (distinct "
+        "rows, as many as the weights support)")
     pool: object | None = keyword(None, _as_given, "a user-supplied multiprocessing pool (bilby's convention)")
 
     @classmethod

@@ -105,8 +105,8 @@ MUTANTS = [
            "acceptance = np.exp(0.5 * (log_w - np.max(log_w)))",
            (T_STATISTICS,), "keep draw i with probability w_i / max w: any other power distorts the posterior"),
     Mutant("resampling-ignores-weights", STATISTICS,
-           "return np.sort(rng.choice(log_w.size, size=size, p=probabilities / probabilities.sum()))",
-           "return np.sort(rng.choice(np.flatnonzero(probabilities > 0), size=size))",
+           "cumulative = np.cumsum(probabilities / probabilities.sum())",
+           "cumulative = np.cumsum(np.where(probabilities > 0, 1.0, 0.0)) / np.count_nonzero(probabilities)",
            (T_STATISTICS,), "posterior_size resamples in proportion to the weights"),
     # --- checkpoints ----------------------------------------------------------------------------------------
     Mutant("checkpoint-allow-pickle", DRAWS,

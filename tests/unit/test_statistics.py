@@ -84,5 +84,13 @@ def test_resampling_repeats_draws_in_proportion_to_weight():
     log_w = np.log(np.array([0.5, 0.3, 0.2, 0.0]))  # the last draw has weight zero
     kept = resample(log_w, 100_000, rng)
     counts = np.bincount(kept, minlength=4) / 100_000
-    # Multinomial frequencies: standard error ≤ sqrt(0.25 / 1e5) = 0.0016.
-    np.testing.assert_allclose(counts, [0.5, 0.3, 0.2, 0.0], atol=0.008)
+    # Systematic resampling: each count is size × p_i rounded up or down.
+    np.testing.assert_allclose(counts, [0.5, 0.3, 0.2, 0.0], atol=2e-5)
+    # Unbiased over offsets: the mean count of a draw whose size × p_i is fractional.
+    log_w = np.log(np.array([0.37, 0.33, 0.3]))
+    mean_counts = np.mean([np.bincount(resample(log_w, 2, rng), minlength=3) for _ in range(20_000)], axis=0)
+    np.testing.assert_allclose(mean_counts, [0.74, 0.66, 0.6], atol=0.02)
+    # No row repeats when every size × p_i < 1.
+    weights = rng.uniform(0.5, 1.5, 5000)
+    kept = resample(np.log(weights), 2000, rng)
+    assert kept.size == 2000 == np.unique(kept).size
