@@ -52,6 +52,8 @@ def main():
     parser.add_argument("--npool", type=int, default=2, help="likelihood processes")
     parser.add_argument("--model", default=None, help="a model file (default: the model shipped with bilby_dingo)")
     parser.add_argument("--target-n-eff", type=int, default=2000)
+    parser.add_argument("--posterior-size", type=int, default=2000,
+                        help="posterior rows by systematic resampling of the weighted draws (0: rejection sampling)")
     args = parser.parse_args()
     start = time.perf_counter()
 
@@ -66,6 +68,7 @@ def main():
     model = dict(model=args.model) if args.model else {}
     result = bilby.run_sampler(
         likelihood, priors, sampler="dingo", **model, target_n_eff=args.target_n_eff, max_samples=200_000,
+        posterior_size=args.posterior_size or None,
         npool=args.npool, outdir=args.outdir, label="quickstart", injection_parameters=INJECTION,
         conversion_function=bilby.gw.conversion.generate_all_bbh_parameters, sampling_seed=1, resume=False,
     )
@@ -78,7 +81,11 @@ def main():
     print(f"n_eff             : {dingo['n_eff']:.0f} of {dingo['num_proposals']} draws")
     print(f"log Z             : {result.log_evidence:.3f} ± {result.log_evidence_err:.3f} "
           f"(log Bayes factor signal/noise {result.log_bayes_factor:.2f})")
-    print(f"likelihood calls  : {result.num_likelihood_evaluations}")
+    rounds = len(dingo["refinement"].get("rounds", {}).get("round", []))
+    print(f"likelihood calls  : {result.num_likelihood_evaluations} ({dingo['refinement_likelihood_evaluations']} in "
+          f"{rounds} refinement rounds, round 0 included; proposal {dingo['refinement'].get('frozen_rounds')} frozen)")
+    distinct = len(result.posterior.drop_duplicates(subset=result.search_parameter_keys))
+    print(f"posterior rows    : {len(result.posterior)} ({distinct} distinct; {dingo['unweighting']})")
     for key in ["chirp_mass", "mass_ratio", "chi_eff", "luminosity_distance"]:
         low, median, high = np.percentile(result.posterior[key], [5, 50, 95])
         injected = bilby.gw.conversion.generate_all_bbh_parameters(dict(INJECTION))[key]
