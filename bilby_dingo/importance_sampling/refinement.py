@@ -141,6 +141,7 @@ class RefinementOutcome:
     frozen_rounds: list  # the rounds whose proposals the frozen one averages ([0]: the base proposal)
     pooled_efficiencies: list = None  # each round's proposal's efficiency estimated from all rounds' draws
     densities: list = None  # the fitted density of each round ≥ 1 (FittedDensity)
+    frozen_estimate: float = None  # the frozen proposal's efficiency estimated from all rounds' draws
 
     @property
     def num_likelihood_evaluations(self):
@@ -157,7 +158,8 @@ class RefinementOutcome:
         rounds["beta"] = [float("nan") if beta is None else beta for beta in rounds["beta"]]
         if self.pooled_efficiencies is not None:
             rounds["pooled_efficiency"] = [float(value) for value in self.pooled_efficiencies]
-        return dict(rounds=rounds, frozen_rounds=[int(number) for number in self.frozen_rounds],
+        extra = {} if self.frozen_estimate is None else dict(frozen_pooled_efficiency=float(self.frozen_estimate))
+        return dict(rounds=rounds, frozen_rounds=[int(number) for number in self.frozen_rounds], **extra,
                     likelihood_evaluations=self.num_likelihood_evaluations,
                     round_zero_draws_reused=self.first_store is not None)
 
@@ -247,7 +249,7 @@ class ProposalRefinement:
         logger.info(f"Refinement: efficiency of each round's proposal estimated from all rounds' draws "
                     f"{[round(100 * value, 2) for value in estimates]}%; the proposal of round(s) {frozen_rounds} "
                     f"frozen ({100 * frozen_estimate:.2f}%); the result comes from its fresh draws")
-        return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities)
+        return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities, frozen_estimate)
 
     def choose_frozen(self, pool, estimates):
         """The rounds whose proposals, averaged, become the frozen proposal, and its estimated efficiency.

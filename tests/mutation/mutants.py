@@ -203,8 +203,9 @@ MUTANTS = [
            (f"{T_REFINE_UNIT}::test_mixture_density_matches_its_draws",),
            "the density must use the weights the draws were made with"),
     Mutant("refinement-reuses-fitted-draws", REFINEMENT,
-           "return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities)",
-           "return RefinementOutcome(proposal, stores[frozen_rounds[-1]], rounds, frozen_rounds, list(estimates), densities)",
+           "return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities, frozen_estimate)",
+           "return RefinementOutcome(proposal, stores[frozen_rounds[-1]], rounds, frozen_rounds, list(estimates), densities,\n"
+           "                                 frozen_estimate)",
            ("tests/integration/test_refinement.py::test_refined_result_is_exact_from_the_file_and_reports_its_rounds",),
            "the result must come only from fresh draws of the frozen proposal, not from draws it was fitted to"),
     Mutant("pooled-efficiency-drops-zero-weight-draws", REFINEMENT,
