@@ -71,9 +71,30 @@ def test_proposal_that_returns_too_few_parameters(tmp_path):
 
 def test_proposal_with_nonfinite_log_q(tmp_path):
     likelihood = CountingLikelihood(MEAN, COV)
-    with pytest.raises(ProposalError, match="non-finite log q for 334 of 1000 draws"):
+    with pytest.raises(ProposalError, match="non-finite log q inside the prior for 334 of 1000 draws"):
         run(tmp_path, likelihood=likelihood, proposal=BrokenProposal(), num_samples=1000, soft_init=True)
     assert likelihood.calls == 0
+
+
+class OverflowingProposal(BrokenProposal):
+    """A standard normal in x and y, except that every tenth draw lands far outside the prior (|x| > 10) with a
+    NaN log q there: its density is exact only where the prior has support."""
+
+    def sample_and_log_prob(self, n, rng):
+        x, y = rng.normal(size=n), rng.normal(size=n)
+        x[::10] = 12.0
+        log_prob = -0.5 * (x**2 + y**2) - np.log(2 * np.pi)
+        log_prob[::10] = np.nan
+        return {"x": x, "y": y}, log_prob
+
+
+def test_nonfinite_log_q_outside_the_prior_is_zero_weight_not_an_error(tmp_path):
+    likelihood = CountingLikelihood(MEAN, COV)
+    result = run(tmp_path, likelihood=likelihood, proposal=OverflowingProposal(), num_samples=1000, soft_init=True,
+                 refine=False)
+    assert result.meta_data["dingo"]["num_outside_prior"] == 100
+    assert likelihood.calls == 900
+    assert np.all(result.nested_samples["weights"][result.nested_samples["x"] > 10] == 0)
 
 
 class NaNDrawingProposal(BrokenProposal):
