@@ -18,6 +18,7 @@ import logging
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 
 from ..network.model_file import load_model
 from ..simulation.detector import ra_at_event_time
@@ -124,7 +125,42 @@ class NetworkProposal(Proposal):
     def sample_network(self, n, seed):
         """Physical parameter draws of the network, mapped to the event, their log q and auxiliary draws."""
         theta, log_prob, auxiliary = self.draw_network(n, seed)
-        return self.to_event(theta), log_prob, auxiliary
+        return self.to_event(theta), self.wrapped_log_prob(theta, auxiliary, log_prob), auxiliary
+
+    def wrapped_log_prob(self, theta, auxiliary, drawn_log_prob=None):
+        """log q of network-frame θ (n, D) with ra taken modulo 2π: the density of the draws as the sampler sees them.
+
+        The network's flow is unbounded: a draw's raw ra can fall below 0 or above 2π, and the event's ra is
+        its value modulo 2π (:func:`ra_at_event_time`). Every raw value ra + 2πk then lands on the same point,
+        so the density there is the sum over those images: q(ra) = Σ_k q_raw(ra + 2πk), over k = −1, 0, 1 for ra
+        in [0, 2π) (images two periods beyond the trained range carry nothing measurable). Reporting only the
+        drawn image's density under-states q where the sky posterior reaches ra = 0 = 2π, and over-weights
+        those draws (measured: +0.55 in log Z on an injection at ra ≈ 0). ``drawn_log_prob``: log q_raw of
+        the drawn image, which then needs no second network pass.
+        """
+        learned = list(self.metadata["inference_parameters"])
+        if "ra" not in learned:
+            return drawn_log_prob if drawn_log_prob is not None else self.network_log_prob(theta, auxiliary)
+        column = learned.index("ra")
+        period = 2 * np.pi
+        canonical = np.mod(theta[:, column], period)
+        drawn_image = np.floor(theta[:, column] / period)
+        terms = []
+        for image in (-1, 0, 1):
+            term = np.empty(len(theta))
+            known = np.zeros(len(theta), dtype=bool)
+            if drawn_log_prob is not None:
+                known = drawn_image == image
+                term[known] = np.asarray(drawn_log_prob)[known]
+            todo = ~known
+            if todo.any():
+                shifted = np.array(theta[todo], dtype=float)
+                shifted[:, column] = canonical[todo] + image * period
+                values = self.network_log_prob(shifted, {key: np.asarray(value)[todo] for key, value in auxiliary.items()})
+                # An image far beyond the trained range can overflow the flow's numerics: its density is 0 there.
+                term[todo] = np.where(np.isnan(values), -np.inf, values)
+            terms.append(term)
+        return logsumexp(np.array(terms), axis=0)
 
     def _fit_auxiliary_density(self, seed):
         samples, _, _ = self.sample_network(PILOT_DRAWS, seed=seed + 7919)
@@ -160,7 +196,7 @@ class NetworkProposal(Proposal):
         """log q (as :meth:`sample` reports it) at event-frame points: one network pass per point."""
         auxiliary = auxiliary or {}
         theta = self.to_network(samples, auxiliary)
-        log_prob = self.network_log_prob(theta, auxiliary)
+        log_prob = self.wrapped_log_prob(theta, auxiliary)
         if self.auxiliary:
             values = np.column_stack([auxiliary[key] for key in self.auxiliary])
             log_prob = log_prob - np.atleast_1d(self._auxiliary_density.logpdf(values))

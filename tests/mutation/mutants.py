@@ -190,6 +190,11 @@ MUTANTS = [
            'samples["ra"] = ra_at_event_time(samples["ra"], self.event.trigger_time + offset,\n'
            '                                             self.metadata["reference_time"] + offset)',
            ("tests/unit/test_simulation.py",), "ra must move by the sidereal time from training to the event"),
+    Mutant("network-ra-images-dropped", NETWORK,
+           "        for image in (-1, 0, 1):",
+           "        for image in (0,):",
+           ("tests/integration/test_default_model.py::test_network_density_sums_the_ra_images_a_draw_wraps_onto",),
+           "ra is the network's draw modulo 2 pi: the density sums the images that land on one point"),
     # --- refinement and the deterministic mixture ----------------------------------------------------------------
     Mutant("mixture-base-draws-weighed-by-base-only", MIXTURE,
            "base.log_prob = self._log_mixture(base.log_prob, self.density.log_prob(base.samples),\n"
