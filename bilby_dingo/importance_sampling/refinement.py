@@ -33,6 +33,7 @@ resumed from the last completed round equals an uninterrupted one.
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -121,7 +122,7 @@ class PooledDraws:
     log_components: np.ndarray
     counts: np.ndarray
 
-    @property
+    @functools.cached_property
     def log_pooled(self):
         """log Σ_j (N_j / N) Q_j: every round's draw is a draw of this mixture (the balance heuristic)."""
         return logsumexp(np.log(self.counts / self.counts.sum())[:, None] + self.log_components, axis=0)
@@ -292,11 +293,6 @@ class ProposalRefinement:
         return float(np.exp(2 * logsumexp(log_ratio) - logsumexp(log_ratio + pool.log_target[usable] - log_q)
                             - np.log(pool.log_target.size)))
 
-    def pooled_draws(self, stores, densities):
-        """Every round's evaluated draws θ (N, D) with log weights against Σ_j (N_j / N) Q_j (balance heuristic)."""
-        pool = self._pooled(stores, densities)
-        return pool.theta, pool.log_weights
-
     def _pooled(self, stores, densities):
         """The draws of all rounds with log Lπ and every round's proposal's log density at each of them.
 
@@ -309,9 +305,9 @@ class ProposalRefinement:
         log_components = [np.concatenate(log_base)]
         with np.errstate(invalid="ignore"):
             for j, density in enumerate(densities):
-                log_fit = []
+                digest, log_fit = density.digest(), []
                 for i, store in enumerate(stores):
-                    key = (j, i, density.digest())
+                    key = (j, i, digest)
                     if key not in self._fit_log_prob:
                         samples = {k: store.theta[:store.num_evaluated, n] for n, k in enumerate(self.parameter_keys)}
                         self._fit_log_prob[key] = density.log_prob(samples)
