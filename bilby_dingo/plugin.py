@@ -341,28 +341,45 @@ class Dingo(Sampler):
         self._setup_pool()
         try:
             evaluator = LikelihoodEvaluator(self.pool, self.npool)
+            refiner = None
             if self.settings.refine:
                 refiner = ProposalRefinement(
                     self.proposal, self.priors, self.search_parameter_keys, evaluator, self.settings, seed, rng,
                     state_path=self.refinement_state_path, fingerprint=self._fingerprint(self.proposal),
                     sky_frame=sky_frame_for(self.likelihood, self.priors, self.search_parameter_keys))
-                refinement = refiner.run(resume=self.settings.resume)
-                proposal, first_store = refinement.proposal, refinement.first_store
-                if first_store is None:
-                    # Final draws from a stream of their own: independent of the draws the proposal was fitted to.
-                    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
-            store = self._load_or_create_store(proposal, seed, first_store)
-            self._run = ImportanceSamplingRun(
-                proposal=proposal,
-                priors=self.priors,
-                parameter_keys=self.search_parameter_keys,
-                evaluate_log_likelihood=evaluator,
-                settings=self.settings,
-                rng=rng,
-                store=store,
-                checkpoint_path=self.checkpoint_path,
-            )
-            store = self._run.run()
+            while True:
+                abandon = None
+                if refiner is not None:
+                    refinement = refiner.run(resume=self.settings.resume)
+                    proposal, first_store = refinement.proposal, refinement.first_store
+                    if first_store is None:
+                        # Final draws from a stream of their own (one per frozen proposal): independent of the
+                        # draws the proposal was fitted to.
+                        attempt = refinement.num_validation_rounds
+                        rng = np.random.default_rng(np.random.SeedSequence(
+                            seed, spawn_key=(2,) + ((attempt,) if attempt else ())))
+                        abandon = functools.partial(refiner.undercovers, refinement)
+                store = self._load_or_create_store(proposal, seed, first_store)
+                self._run = ImportanceSamplingRun(
+                    proposal=proposal,
+                    priors=self.priors,
+                    parameter_keys=self.search_parameter_keys,
+                    evaluate_log_likelihood=evaluator,
+                    settings=self.settings,
+                    rng=rng,
+                    store=store,
+                    checkpoint_path=self.checkpoint_path,
+                    abandon=abandon,
+                )
+                store = self._run.run()
+                if not self._run.abandoned:
+                    break
+                # The frozen proposal missed posterior mass its fresh draws found: they become a refinement
+                # round and refinement goes on. The checkpoint goes first: interrupted in between, a resumed run
+                # redraws the same final draws (same seed) and takes the same decision.
+                if os.path.exists(self.checkpoint_path):
+                    os.remove(self.checkpoint_path)
+                refiner.add_validation_round(store, refinement.frozen_rounds)
         finally:
             self._close_pool()
         self._fill_result(store, proposal, refinement, np.random.default_rng(rejection_seed))

@@ -37,10 +37,13 @@ class ImportanceSamplingRun:
     store: bilby_dingo.importance_sampling.draws.DrawStore
         Empty for a new run, or loaded from a checkpoint to resume one.
     checkpoint_path: str or None
+    abandon: callable or None
+        Called with the store after each batch (from the second on) while ``target_n_eff`` is not met; True
+        stops the run early with ``abandoned`` set (refinement takes its draws back as a round).
     """
 
     def __init__(self, proposal, priors, parameter_keys, evaluate_log_likelihood, settings, rng,
-                 store, checkpoint_path=None):
+                 store, checkpoint_path=None, abandon=None):
         self.proposal = proposal
         self.priors = priors
         self.parameter_keys = list(parameter_keys)
@@ -49,6 +52,8 @@ class ImportanceSamplingRun:
         self.checkpoint_path = checkpoint_path
         self.rng = rng
         self.store = store
+        self.abandon = abandon
+        self.abandoned = False
         if store.rng_state is not None:
             # Resuming: continue the generator exactly where the checkpointed batch left it.
             self.rng.bit_generator.state = store.rng_state
@@ -75,7 +80,7 @@ class ImportanceSamplingRun:
                 break
             self._draw_batch(size)
         summary = summarize(self.store.evaluated_log_weights())
-        if summary.n_eff == 0:
+        if summary.n_eff == 0 and not self.abandoned:
             raise ImportanceSamplingError(
                 f"All {summary.num_draws} importance weights are zero "
                 f"({self.store.num_draws - self.store.num_likelihood_evaluations} draws outside the prior, "
@@ -104,6 +109,9 @@ class ImportanceSamplingRun:
             log_w = self.store.evaluated_log_weights()
             target = settings.target_n_eff
             if summarize(log_w).n_eff >= target and min(split_n_eff(log_w)) >= target / 2:
+                return 0
+            if self.abandon is not None and self.abandon(self.store):
+                self.abandoned = True
                 return 0
         return min(settings.batch_size, settings.max_samples - drawn)
 

@@ -154,3 +154,42 @@ def test_gnpe_density_at_given_points(gnpe_model):
     # GPS-sized geocent_time values are rounded to ~1e-7 s, and GNPE's time conditional is ~0.1 ms wide: log q
     # at the stored point differs from the draw's by ~1e-3 (as in test_gnpe_inference).
     _check_density_at_draws(proposal, atol=5e-3)
+
+
+# --- final draws that show the frozen proposal under-covers go back to refinement ------------------------
+
+
+def test_final_draws_that_undercover_become_refinement_rounds_and_a_resumed_run_agrees(tmp_path, monkeypatch):
+    """Forced (any efficiency counts as under-covering): the final draws of two frozen proposals go back to
+    refinement as validation rounds, the third frozen proposal's draws are the result, every call is counted,
+    the result is exact; interrupted during the last final stage, a resumed run equals the uninterrupted one."""
+    from bilby_dingo.importance_sampling import refinement as refinement_module
+
+    monkeypatch.setattr(refinement_module, "UNDERCOVER_FACTOR", 1e-9)
+    settings = dict(REFINE, target_n_eff=8000)  # not reached in a final stage's first two batches
+    likelihood = CountingLikelihood(MEAN, COV)
+    reference = run(tmp_path / "reference", likelihood=likelihood, proposal=broad_proposal(), **settings)
+    meta = reference.meta_data["dingo"]
+    refinement = meta["refinement"]
+    assert refinement["validation_rounds"] == refinement_module.MAX_VALIDATION_ROUNDS == 2
+    rounds = refinement["rounds"]
+    validation = [number for number, components in zip(rounds["round"], rounds["num_components"])
+                  if number > 0 and components == 0]
+    assert len(validation) == 2 and all(np.isnan(rounds["beta"][number]) for number in validation)
+    # Each validation round holds a final stage's two batches.
+    assert all(rounds["num_draws"][number] == 2 * REFINE["batch_size"] for number in validation)
+    assert reference.num_likelihood_evaluations == likelihood.calls
+    assert meta["refinement_likelihood_evaluations"] == sum(rounds["num_likelihood_evaluations"])
+    assert len(reference.nested_samples) == meta["num_proposals"]
+    assert meta["n_eff"] >= settings["target_n_eff"]
+    assert abs(reference.log_evidence + np.log(400)) < 3 * reference.log_evidence_err
+
+    interrupted = CountingLikelihood(MEAN, COV, signal_after=reference.num_likelihood_evaluations - 2000)
+    with pytest.raises(SystemExit):
+        run(tmp_path / "run", likelihood=interrupted, proposal=broad_proposal(), exit_code=77, **settings)
+    resumed = run(tmp_path / "run", likelihood=CountingLikelihood(MEAN, COV), proposal=broad_proposal(), **settings)
+    np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
+    assert resumed.num_likelihood_evaluations == reference.num_likelihood_evaluations
+    resumed_rounds = resumed.meta_data["dingo"]["refinement"]["rounds"]
+    for column in ("sample_efficiency", "num_draws", "num_likelihood_evaluations", "num_components"):
+        assert resumed_rounds[column] == rounds[column], column

@@ -405,3 +405,47 @@ def test_flow_density_is_normalised_bounded_and_rebuilt_from_arrays(monkeypatch)
     # The same generator state gives the same draws (the flow's noise comes from numpy's generator).
     np.testing.assert_array_equal(rebuilt.sample(10, np.random.default_rng(9))["a"],
                                   density.sample(10, np.random.default_rng(9))["a"])
+
+
+def test_a_validation_round_is_pooled_with_its_frozen_proposals_density_and_survives_a_reload(tmp_path, monkeypatch):
+    """Final draws handed back (add_validation_round) count in the pool as draws of the equal mixture of the
+    frozen rounds' proposals; the state file keeps that, and refinement goes on with new fits."""
+    from bilby_dingo.importance_sampling import refinement as refinement_module
+
+    monkeypatch.setattr(refinement_module, "ENOUGH_EFFICIENCY", 0.99)  # this easy target would stop it at once
+    mean, cov = correlated_gaussian(dim=3, sd=0.2)
+    keys = ["x0", "x1", "x2"]
+    base = MultivariateStudentTProposal(keys, mean + 0.3, 16 * cov, dof=5)
+    settings = replace(DingoSettings.from_kwargs(dict(target_n_eff=1000)), refine_draws=1000, refine_max_rounds=4)
+    log_likelihood = gaussian_log_likelihood(mean, cov)
+
+    def refinement():
+        return ProposalRefinement(base, box_priors(keys), keys, log_likelihood, settings, 5, np.random.default_rng(0),
+                                  state_path=str(tmp_path / "state.npz"), fingerprint="toy")
+
+    refiner = refinement()
+    outcome = refiner.run()
+    fitted = len(outcome.rounds) - 1
+    frozen = outcome.frozen_rounds
+    final = refiner._evaluate(outcome.proposal, 1500, np.random.default_rng(9))
+    assert not refiner.undercovers(outcome, final)  # one batch is never judged
+    refiner.add_validation_round(final, frozen)
+    number = len(outcome.rounds) - 1
+    rounds, densities, stores = refiner._state
+    pool = refiner._pooled(stores, densities)
+    expected = logsumexp(pool.log_components[frozen], axis=0) - np.log(len(frozen))
+    np.testing.assert_allclose(pool.log_components[number], expected)
+    np.testing.assert_allclose(pool.log_components[number][-1500:], final.log_proposal[:1500], atol=1e-9)
+    # Reloaded from the state file: the same pool, and the round budget counts fitted rounds only.
+    reloaded = refinement()
+    reloaded_rounds, reloaded_densities, reloaded_stores = reloaded._load_state()
+    assert reloaded._validation_members == {number: frozen}
+    np.testing.assert_array_equal(reloaded._pooled(reloaded_stores, reloaded_densities).log_components,
+                                  pool.log_components)
+    assert fitted < settings.refine_max_rounds and refiner.can_continue()
+    # Refinement goes on after the validation round with new fits (the round budget counts fitted rounds only).
+    again = refiner.run()
+    assert again.num_validation_rounds == 1
+    assert len(again.rounds) == settings.refine_max_rounds + 2 and not refiner.can_continue()
+    assert again.rounds[number + 1].num_components > 0 or again.rounds[number + 1].beta is not None
+    assert number not in again.frozen_rounds
