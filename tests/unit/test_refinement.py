@@ -426,8 +426,10 @@ def test_a_validation_round_is_pooled_with_its_frozen_proposals_density_and_surv
     refiner = refinement()
     outcome = refiner.run()
     fitted = len(outcome.rounds) - 1
-    frozen = outcome.frozen_rounds
-    final = refiner._evaluate(outcome.proposal, 1500, np.random.default_rng(9))
+    assert fitted >= 2
+    frozen = [1, fitted]  # a mixture of two rounds' proposals, as choose_frozen may freeze
+    final = refiner._evaluate(refiner.mixture([outcome.densities[0], outcome.densities[-1]]), 1500,
+                              np.random.default_rng(9))
     assert not refiner.undercovers(outcome, final)  # one batch is never judged
     refiner.add_validation_round(final, frozen)
     number = len(outcome.rounds) - 1
