@@ -151,7 +151,7 @@ class RefinementOutcome:
     rounds: list
     frozen_rounds: list  # the rounds whose proposals the frozen one averages ([0]: the base proposal)
     pooled_efficiencies: list = None  # each round's proposal's efficiency estimated from all rounds' draws
-    densities: list = None  # the fitted density of each round ≥ 1 (FittedDensity)
+    densities: list = None  # the fitted density of each round ≥ 1 (FittedDensity; None for a validation round)
     frozen_estimate: float = None  # the frozen proposal's efficiency estimated from all rounds' draws
     num_validation_rounds: int = 0  # final draws handed back to refinement (ProposalRefinement.add_validation_round)
 
@@ -315,7 +315,7 @@ class ProposalRefinement:
         self._validation_members[number] = [int(member) for member in frozen_rounds]
         rounds.append(self._record(number, None, store, 0, 0.0, 0.0))
         self._save_state(rounds, densities, stores)
-        logger.info(f"Refinement resumed: the frozen proposal of round(s) {frozen_rounds} gave efficiency "
+        logger.info(f"Refinement goes on: the frozen proposal of round(s) {frozen_rounds} gave efficiency "
                     f"{100 * rounds[-1].sample_efficiency:.3f}% in {store.num_draws} fresh draws; they become round "
                     f"{number}")
 
