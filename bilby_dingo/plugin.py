@@ -375,8 +375,11 @@ class Dingo(Sampler):
                 if not self._run.abandoned:
                     break
                 # The frozen proposal missed posterior mass its fresh draws found: they become a refinement
-                # round and refinement goes on. The checkpoint goes first: interrupted in between, a resumed run
-                # redraws the same final draws (same seed) and takes the same decision.
+                # round and refinement goes on. No final run is in progress until the next one starts (a signal
+                # meanwhile must not write these draws back as a checkpoint). The checkpoint goes first:
+                # interrupted in between, a resumed run redraws the same final draws (same seed) and takes the
+                # same decision.
+                self._run = None
                 if os.path.exists(self.checkpoint_path):
                     os.remove(self.checkpoint_path)
                 refiner.add_validation_round(store, refinement.frozen_rounds)

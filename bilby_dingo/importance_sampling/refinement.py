@@ -420,7 +420,11 @@ class ProposalRefinement:
     def _finished(self, rounds, estimates):
         """Whether to stop refining, judged by the pooled efficiency estimates of the rounds so far."""
         best = max(estimates)
-        if not self.can_continue(rounds) or best >= ENOUGH_EFFICIENCY:
+        if not self.can_continue(rounds):
+            return True
+        if len(rounds) - 1 in self._validation_members:
+            return False  # fresh draws just showed the frozen proposal misses mass: fit again with them
+        if best >= ENOUGH_EFFICIENCY:
             return True
         if len(rounds) < 3 or rounds[-1].beta != 1.0 or rounds[-2].beta != 1.0:
             return False

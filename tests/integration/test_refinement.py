@@ -184,12 +184,17 @@ def test_final_draws_that_undercover_become_refinement_rounds_and_a_resumed_run_
     assert meta["n_eff"] >= settings["target_n_eff"]
     assert abs(reference.log_evidence + np.log(400)) < 3 * reference.log_evidence_err
 
-    interrupted = CountingLikelihood(MEAN, COV, signal_after=reference.num_likelihood_evaluations - 2000)
-    with pytest.raises(SystemExit):
-        run(tmp_path / "run", likelihood=interrupted, proposal=broad_proposal(), exit_code=77, **settings)
-    resumed = run(tmp_path / "run", likelihood=CountingLikelihood(MEAN, COV), proposal=broad_proposal(), **settings)
-    np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
-    assert resumed.num_likelihood_evaluations == reference.num_likelihood_evaluations
+    # Interrupted in the last final stage, or in the refinement round after the first validation round (where
+    # no final run is in progress: nothing may be written back as a checkpoint), a resumed run is the same.
+    calls_through = np.cumsum(rounds["num_likelihood_evaluations"])
+    for name, signal_after in (("final", reference.num_likelihood_evaluations - 2000),
+                               ("after-validation", calls_through[validation[0]] + REFINE["refine_draws"] // 2)):
+        interrupted = CountingLikelihood(MEAN, COV, signal_after=int(signal_after))
+        with pytest.raises(SystemExit):
+            run(tmp_path / name, likelihood=interrupted, proposal=broad_proposal(), exit_code=77, **settings)
+        resumed = run(tmp_path / name, likelihood=CountingLikelihood(MEAN, COV), proposal=broad_proposal(), **settings)
+        np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
+        assert resumed.num_likelihood_evaluations == reference.num_likelihood_evaluations
     resumed_rounds = resumed.meta_data["dingo"]["refinement"]["rounds"]
     for column in ("sample_efficiency", "num_draws", "num_likelihood_evaluations", "num_components"):
         assert resumed_rounds[column] == rounds[column], column
