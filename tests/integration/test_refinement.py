@@ -162,7 +162,8 @@ def test_gnpe_density_at_given_points(gnpe_model):
 def test_final_draws_that_undercover_become_refinement_rounds_and_a_resumed_run_agrees(tmp_path, monkeypatch):
     """Forced (any efficiency counts as under-covering): the final draws of two frozen proposals go back to
     refinement as validation rounds, the third frozen proposal's draws are the result, every call is counted,
-    the result is exact; interrupted during the last final stage, a resumed run equals the uninterrupted one."""
+    the result is exact; interrupted during the last final stage or in the refinement after a validation round, a
+    resumed run equals the uninterrupted one."""
     from bilby_dingo.importance_sampling import refinement as refinement_module
 
     monkeypatch.setattr(refinement_module, "UNDERCOVER_FACTOR", 1e-9)
@@ -195,6 +196,6 @@ def test_final_draws_that_undercover_become_refinement_rounds_and_a_resumed_run_
         resumed = run(tmp_path / name, likelihood=CountingLikelihood(MEAN, COV), proposal=broad_proposal(), **settings)
         np.testing.assert_array_equal(resumed.nested_samples.to_numpy(), reference.nested_samples.to_numpy())
         assert resumed.num_likelihood_evaluations == reference.num_likelihood_evaluations
-    resumed_rounds = resumed.meta_data["dingo"]["refinement"]["rounds"]
-    for column in ("sample_efficiency", "num_draws", "num_likelihood_evaluations", "num_components"):
-        assert resumed_rounds[column] == rounds[column], column
+        resumed_rounds = resumed.meta_data["dingo"]["refinement"]["rounds"]
+        for column in ("sample_efficiency", "num_draws", "num_likelihood_evaluations", "num_components"):
+            assert resumed_rounds[column] == rounds[column], (name, column)
