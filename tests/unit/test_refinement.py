@@ -155,7 +155,8 @@ def test_nine_dimensional_gaussian_evidence_unbiased_over_seeds_and_efficiency_r
 @pytest.mark.parametrize("family, min_efficiency", [("student-t", 0.3), ("flow", 0.5)])
 def test_banana_evidence_and_efficiency(family, min_efficiency, monkeypatch):
     """x ~ N(0, 1), y | x ~ N(x² / 2, 0.2²): a normalised density, so Z = 1 / prior volume."""
-    monkeypatch.setattr(fitted_flow, "MAX_STEPS", 600)  # enough for a 2-D shape; keeps the test fast
+    # 600 steps: enough for a 2-D shape; keeps the test fast
+    monkeypatch.setattr(fitted_flow, "DEFAULT_TRAINING", replace(fitted_flow.DEFAULT_TRAINING, max_steps=600))
     keys = ["x", "y"]
     priors = box_priors(keys, 6)
 
@@ -381,7 +382,8 @@ def test_resumed_refinement_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_flow_density_is_normalised_bounded_and_rebuilt_from_arrays(monkeypatch):
-    monkeypatch.setattr(fitted_flow, "MAX_STEPS", 600)  # enough for a 2-D shape; keeps the test fast
+    # 600 steps: enough for a 2-D shape; keeps the test fast
+    monkeypatch.setattr(fitted_flow, "DEFAULT_TRAINING", replace(fitted_flow.DEFAULT_TRAINING, max_steps=600))
     priors = bilby.core.prior.PriorDict(dict(
         a=bilby.core.prior.Uniform(0, 1, "a"),
         ra=bilby.core.prior.Uniform(0, 2 * np.pi, "ra", boundary="periodic")))

@@ -6,6 +6,7 @@ the different order of operations leaves differences of order 1e-5 relative in t
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from glasflow.flows import CouplingNSF
@@ -13,6 +14,7 @@ from glasflow.nflows.transforms.coupling import PiecewiseRationalQuadraticCoupli
 
 from bilby_dingo.network import PosteriorModel
 from bilby_dingo.network.splines import SyncFreeRationalQuadraticCouplingTransform, make_sync_free
+from bilby_dingo.proposals.fitted_flow import FlowTraining, SplineFlowDensity
 
 NETWORK = dict(svd_size=6, embedding_hidden=16, embedding_blocks=1, context_dim=8, flow_transforms=2,
                flow_hidden=16, flow_blocks_per_transform=1, flow_bins=4)
@@ -71,3 +73,16 @@ def test_posterior_model_uses_it_and_keeps_glasflow_state_dict_keys():
         if isinstance(module, SyncFreeRationalQuadraticCouplingTransform):
             module.__class__ = PiecewiseRationalQuadraticCouplingTransform
     assert list(reference.state_dict()) == list(model.state_dict())
+
+
+def test_refinement_flows_use_it_stop_early_and_rebuild_to_the_same_density():
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((2000, 3)) * [1.0, 0.5, 2.0]
+    training = FlowTraining(max_steps=400)
+    density = SplineFlowDensity.fit(y, np.ones(len(y)), rng, training=training)
+    couplings = [m for m in density.flow.modules() if isinstance(m, PiecewiseRationalQuadraticCouplingTransform)]
+    assert couplings and all(type(m) is SyncFreeRationalQuadraticCouplingTransform for m in couplings)
+    # Early stopping: a Gaussian is learned well before the step budget.
+    assert training.check_every <= density.training_steps < training.max_steps
+    rebuilt = SplineFlowDensity.from_arrays(density.to_arrays())
+    np.testing.assert_array_equal(rebuilt.log_prob(y[:50]), density.log_prob(y[:50]))
