@@ -81,7 +81,11 @@ class PosteriorModel(nn.Module):
 
     def log_prob(self, theta, inputs, proxies=None):
         """log q(θ | d[, t̂]) of physical θ, shape (B, D), given inputs (B, n_det, 3, n_bins) → (B,)."""
-        context = self.context(inputs, proxies, num_samples=theta.shape[0])
+        return self.log_prob_in_context(theta, self.context(inputs, proxies, num_samples=theta.shape[0]))
+
+    def log_prob_in_context(self, theta, context):
+        """log q(θ | context) for a context from :meth:`context` (one row per θ): several points that share
+        their data (and proxies) need one embedding."""
         log_prob = self.flow.log_prob(self.standardise(theta), conditional=context)
         return log_prob.double() - torch.log(self.parameter_std).sum()
 

@@ -266,22 +266,25 @@ class GNPEProposal(NetworkProposal):
         proxies = np.column_stack([auxiliary[key] for key in self.proxy_keys])
         return self.kernel.log_prob(proxies - self.analysis_detector_times(samples))
 
-    def network_log_prob(self, theta, auxiliary):
-        """log q(t̂) + log q(θ | d shifted by −t̂, t̂) of network-frame θ (Δt as time) and proxies t̂."""
-        proxies = np.column_stack([np.asarray(auxiliary[key], dtype=float) for key in self.proxy_keys])
+    def _proxies(self, auxiliary):
+        return np.column_stack([np.asarray(auxiliary[key], dtype=float) for key in self.proxy_keys])
 
-        def evaluate(first, last):
-            chunk = proxies[first:last]
-            shifted = shift_network_input(self.inputs, self.frequencies, chunk)
-            _, relative = network_parameters_from_times(np.zeros(len(chunk)), chunk)
-            learned = np.array(theta[first:last], dtype=float)
-            learned[:, self.time_column] -= chunk[:, 0]  # Δt as the network learned it: Δt − t̂_1
-            with torch.no_grad():
-                log_prob = self.model.log_prob(torch.from_numpy(learned).to(self.device), shifted, proxies=relative)
-            return (log_prob.cpu().numpy(),)
+    def _network_context(self, first, last, auxiliary):
+        """The context of q(θ | d shifted by −t̂, t̂) for draws first..last−1, and their proxies t̂."""
+        chunk = self._proxies(auxiliary)[first:last]
+        shifted = shift_network_input(self.inputs, self.frequencies, chunk)
+        _, relative = network_parameters_from_times(np.zeros(len(chunk)), chunk)
+        return self.model.context(shifted, relative, num_samples=len(chunk)), chunk
 
-        (log_conditional,) = self._run_chunks(evaluate, len(theta), seed=0) if len(theta) else (np.empty(0),)
-        return self.proxy_density.log_prob(proxies) + log_conditional
+    def _to_network_frame(self, theta, proxies, select):
+        """Network-frame θ (Δt as time) → as the network learned it: Δt − t̂_1."""
+        learned = np.array(theta, dtype=float)
+        learned[:, self.time_column] -= proxies[select, 0]
+        return learned
+
+    def _log_auxiliary_density(self, auxiliary, row):
+        """log q(t̂): the proposal's density of the proxies (q(θ, t̂) = q(t̂) q(θ | d, t̂))."""
+        return self.proxy_density.log_prob(self._proxies(auxiliary)[row])
 
     def sample_auxiliary(self, samples, rng):
         """Proxies from the target's kernel, t̂ = t(θ) + ε, and log κ (plus what the plain network draws)."""

@@ -145,20 +145,20 @@ class NetworkProposal(Proposal):
         period = 2 * np.pi
         canonical = np.mod(theta[:, column], period)
         drawn_image = np.floor(theta[:, column] / period)
-        terms = []
+        images, rows = [], []
         for image in (-1, 0, 1):
+            shifted = np.array(theta, dtype=float)
+            shifted[:, column] = canonical + image * period
+            images.append(shifted)
+            rows.append(np.ones(len(theta), dtype=bool) if drawn_log_prob is None else drawn_image != image)
+        values = self.network_log_prob_at_images(images, rows, auxiliary)
+        terms = []
+        for image, row, value in zip((-1, 0, 1), rows, values):
             term = np.empty(len(theta))
-            known = np.zeros(len(theta), dtype=bool)
             if drawn_log_prob is not None:
-                known = drawn_image == image
-                term[known] = np.asarray(drawn_log_prob)[known]
-            todo = ~known
-            if todo.any():
-                shifted = np.array(theta[todo], dtype=float)
-                shifted[:, column] = canonical[todo] + image * period
-                values = self.network_log_prob(shifted, {key: np.asarray(value)[todo] for key, value in auxiliary.items()})
-                # An image far beyond the trained range can overflow the flow's numerics: its density is 0 there.
-                term[todo] = np.where(np.isnan(values), -np.inf, values)
+                term[~row] = np.asarray(drawn_log_prob)[~row]
+            # An image far beyond the trained range can overflow the flow's numerics: its density is 0 there.
+            term[row] = np.where(np.isnan(value), -np.inf, value)
             terms.append(term)
         return logsumexp(np.array(terms), axis=0)
 
@@ -235,13 +235,42 @@ class NetworkProposal(Proposal):
         return np.column_stack(columns)
 
     def network_log_prob(self, theta, auxiliary):
-        """log q(θ | d) of network-frame θ (n, D), in chunks of ``NETWORK_CHUNK`` points."""
-        parts = []
+        """log q(θ | d) of network-frame θ (n, D)."""
+        return self.network_log_prob_at_images([theta], [np.ones(len(theta), dtype=bool)], auxiliary)[0]
+
+    def network_log_prob_at_images(self, thetas, rows, auxiliary):
+        """log q at several network-frame images θ_k (n, D) of n draws with auxiliary values ``auxiliary``, each
+        at the draws where ``rows[k]`` (bool, (n,)) holds: a list of arrays of shape (rows[k].sum(),).
+
+        In chunks of ``NETWORK_CHUNK`` draws; a draw's images share its network context (GNPE: one shifted
+        input and one embedding per draw, however many images).
+        """
+        n = len(thetas[0])
+        parts = [[] for _ in thetas]
         with torch.no_grad():
-            for first in range(0, len(theta), NETWORK_CHUNK):
-                chunk = torch.from_numpy(theta[first:first + NETWORK_CHUNK]).to(self.device)
-                parts.append(self.model.log_prob(chunk, self.inputs).cpu().numpy())
-        return np.concatenate(parts) if parts else np.empty(0)
+            for first in range(0, n, NETWORK_CHUNK):
+                last = min(first + NETWORK_CHUNK, n)
+                context, offsets = self._network_context(first, last, auxiliary)
+                for part, theta, row in zip(parts, thetas, rows):
+                    select = np.asarray(row[first:last])
+                    if select.any():
+                        points = torch.from_numpy(self._to_network_frame(theta[first:last][select], offsets, select))
+                        part.append(self.model.log_prob_in_context(points.to(self.device), context[select]).cpu().numpy())
+        return [np.concatenate(part) + self._log_auxiliary_density(auxiliary, row) if part else np.empty(0)
+                for part, row in zip(parts, rows)]
+
+    def _network_context(self, first, last, auxiliary):
+        """The network's context for draws first..last−1 (one row each), and what :meth:`_to_network_frame`
+        needs: here the event's embedding (the same for every draw)."""
+        return self.model.context(self.inputs, num_samples=last - first), None
+
+    def _to_network_frame(self, theta, offsets, select):
+        """θ as the network learned it (here: as given)."""
+        return np.ascontiguousarray(theta, dtype=float)
+
+    def _log_auxiliary_density(self, auxiliary, row):
+        """log density of the auxiliary values the network is conditioned on (none here)."""
+        return 0.0
 
 
 def file_sha256(path):

@@ -62,6 +62,22 @@ def network_parameters_from_times(geocent_offset, proxies):
     return geocent_offset - proxies[:, 0], proxies[:, 1:] - proxies[:, :1]
 
 
+def phase_factors(times, frequencies, sign):
+    """(cos, sign · sin) of 2π f t, float32 tensors of shape (..., n_bins), for times (...,) and frequencies (n_bins,).
+
+    The phase is reduced modulo one cycle in double precision, then the cosine and sine are taken in single
+    precision (the network's precision; a quarter of the time of double-precision trigonometry).
+    """
+    import torch
+
+    device = times.device if isinstance(times, torch.Tensor) else (
+        frequencies.device if isinstance(frequencies, torch.Tensor) else None)
+    cycles = (torch.as_tensor(times, dtype=torch.float64, device=device)[..., None]
+              * torch.as_tensor(frequencies, dtype=torch.float64, device=device))
+    angle = (2 * np.pi * torch.frac(cycles)).to(torch.float32)
+    return torch.cos(angle), sign * torch.sin(angle)
+
+
 def shift_network_input(inputs, frequencies, proxies):
     """Shift each detector's whitened strain by −t̂_I: d_I(f) · exp(+2πi f t̂_I).
 
@@ -77,19 +93,11 @@ def shift_network_input(inputs, frequencies, proxies):
     import torch
 
     as_torch = isinstance(inputs, torch.Tensor)
-    proxies = np.asarray(proxies, dtype=float)
-    # Phase reduced modulo one cycle in double precision before the single-precision trigonometry.
-    cycles = proxies[..., None] * np.asarray(frequencies, dtype=float)
-    angle = 2 * np.pi * (cycles - np.floor(cycles))
-    cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
-    if as_torch:
-        cos = torch.from_numpy(cos).to(inputs.device)
-        sin = torch.from_numpy(sin).to(inputs.device)
-        shifted = inputs.expand(len(proxies), -1, -1, -1).clone()
-    else:
-        shifted = np.array(np.broadcast_to(inputs, (len(proxies),) + inputs.shape[1:]), dtype=np.float32)
-    real, imag = inputs[:, :, 0], inputs[:, :, 1]
+    tensor = inputs if as_torch else torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    proxies = torch.as_tensor(proxies, dtype=torch.float64, device=tensor.device)
+    cos, sin = phase_factors(proxies, frequencies, +1)
+    real, imag = tensor[:, :, 0], tensor[:, :, 1]
     # (a + ib)(cos + i sin) = (a cos − b sin) + i (a sin + b cos)
-    shifted[:, :, 0] = real * cos - imag * sin
-    shifted[:, :, 1] = real * sin + imag * cos
-    return shifted
+    shifted = torch.stack([real * cos - imag * sin, real * sin + imag * cos,
+                           tensor[:, :, 2].expand(len(proxies), -1, -1)], dim=2)
+    return shifted if as_torch else shifted.numpy()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .noise import combine_log_psd
+from .time_proxies import phase_factors, shift_network_input
 from .waveforms import REFERENCE_DISTANCE
 
 
@@ -55,9 +56,7 @@ class TorchTrainingDataSimulator:
         As the numpy simulator: the phase is reduced modulo one cycle in double precision before the
         single-precision cosine and sine.
         """
-        cycles = self._tensor(times, torch.float64)[..., None] * self.frequencies
-        angle = (2 * np.pi * (cycles - torch.floor(cycles))).to(torch.float32)
-        return torch.complex(torch.cos(angle), sign * torch.sin(angle))
+        return torch.complex(*phase_factors(self._tensor(times, torch.float64), self.frequencies, sign))
 
     def signal_inputs(self, indices, extrinsic, log_psd):
         """Noise-free network input (n, n_detectors, 3, n_bins), float32, and the detector times (n, n_det)."""
@@ -76,9 +75,7 @@ class TorchTrainingDataSimulator:
 
     def shift(self, inputs, proxies):
         """GNPE's shift of the strain channels by −t̂_I (as :func:`time_proxies.shift_network_input`)."""
-        factors = self.phase_factors(proxies, +1)
-        strain = torch.complex(inputs[:, :, 0], inputs[:, :, 1]) * factors
-        return torch.stack([strain.real, strain.imag, inputs[:, :, 2]], dim=2)
+        return shift_network_input(inputs, self.frequencies, self._tensor(proxies, torch.float64))
 
     def simulate(self, indices, rng, generator, add_noise=True):
         """One batch as the numpy simulator's :meth:`simulate`, as tensors on the device.
