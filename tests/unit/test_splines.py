@@ -78,7 +78,7 @@ def test_posterior_model_uses_it_and_keeps_glasflow_state_dict_keys():
 def test_refinement_flows_use_it_stop_early_and_rebuild_to_the_same_density():
     rng = np.random.default_rng(4)
     y = rng.standard_normal((2000, 3)) * [1.0, 0.5, 2.0]
-    training = FlowTraining(max_steps=400)
+    training = FlowTraining(max_steps=1500)
     density = SplineFlowDensity.fit(y, np.ones(len(y)), rng, training=training)
     couplings = [m for m in density.flow.modules() if isinstance(m, PiecewiseRationalQuadraticCouplingTransform)]
     assert couplings and all(type(m) is SyncFreeRationalQuadraticCouplingTransform for m in couplings)
