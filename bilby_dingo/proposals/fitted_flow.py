@@ -31,7 +31,7 @@ class FlowTraining:
     ``patience`` checks without improvement (the best state is kept).
 
     Shorter training is not free. Refitting recorded refinement problems (``benchmarks/flow_fit_settings.py``)
-    with checks every 25 steps, patience 3 and warm starts at 1e-3 took a third of the CPU time and scored a
+    with checks every 25 steps, patience 3 and warm starts at 1e-3 took 40% of the CPU time and scored a
     slightly *better* held-out log density, yet on survey injections the refinement's final efficiency fell
     (11.5% against 27.3%, 14.2% against 18.4% on two of them, docs/validation.md): the mean held-out log
     density measures the bulk, the efficiency the tails. These defaults are the ones the survey measured.
