@@ -266,25 +266,25 @@ class GNPEProposal(NetworkProposal):
         proxies = np.column_stack([auxiliary[key] for key in self.proxy_keys])
         return self.kernel.log_prob(proxies - self.analysis_detector_times(samples))
 
-    def _proxies(self, auxiliary):
+    def _conditioning(self, auxiliary):
+        """The proxies t̂ (n, n_detectors)."""
         return np.column_stack([np.asarray(auxiliary[key], dtype=float) for key in self.proxy_keys])
 
-    def _network_context(self, first, last, auxiliary):
-        """The context of q(θ | d shifted by −t̂, t̂) for draws first..last−1, and their proxies t̂."""
-        chunk = self._proxies(auxiliary)[first:last]
-        shifted = shift_network_input(self.inputs, self.frequencies, chunk)
-        _, relative = network_parameters_from_times(np.zeros(len(chunk)), chunk)
-        return self.model.context(shifted, relative, num_samples=len(chunk)), chunk
+    def _network_context(self, proxies, num_draws):
+        """The context of q(θ | d shifted by −t̂, t̂) for draws with proxies t̂."""
+        shifted = shift_network_input(self.inputs, self.frequencies, proxies)
+        _, relative = network_parameters_from_times(np.zeros(num_draws), proxies)
+        return self.model.context(shifted, relative, num_samples=num_draws)
 
-    def _to_network_frame(self, theta, proxies, select):
+    def _to_network_frame(self, theta, proxies):
         """Network-frame θ (Δt as time) → as the network learned it: Δt − t̂_1."""
         learned = np.array(theta, dtype=float)
-        learned[:, self.time_column] -= proxies[select, 0]
+        learned[:, self.time_column] -= proxies[:, 0]
         return learned
 
-    def _log_auxiliary_density(self, auxiliary, row):
+    def _log_auxiliary_density(self, proxies, row):
         """log q(t̂): the proposal's density of the proxies (q(θ, t̂) = q(t̂) q(θ | d, t̂))."""
-        return self.proxy_density.log_prob(self._proxies(auxiliary)[row])
+        return self.proxy_density.log_prob(proxies[row])
 
     def sample_auxiliary(self, samples, rng):
         """Proxies from the target's kernel, t̂ = t(θ) + ε, and log κ (plus what the plain network draws)."""

@@ -246,30 +246,37 @@ class NetworkProposal(Proposal):
         input and one embedding per draw, however many images).
         """
         n = len(thetas[0])
+        conditioning = self._conditioning(auxiliary)
         parts = [[] for _ in thetas]
         with torch.no_grad():
             for first in range(0, n, NETWORK_CHUNK):
                 last = min(first + NETWORK_CHUNK, n)
-                context, offsets = self._network_context(first, last, auxiliary)
+                chunk = None if conditioning is None else conditioning[first:last]
+                context = self._network_context(chunk, last - first)
                 for part, theta, row in zip(parts, thetas, rows):
                     select = np.asarray(row[first:last])
                     if select.any():
-                        points = torch.from_numpy(self._to_network_frame(theta[first:last][select], offsets, select))
-                        part.append(self.model.log_prob_in_context(points.to(self.device), context[select]).cpu().numpy())
-        return [np.concatenate(part) + self._log_auxiliary_density(auxiliary, row) if part else np.empty(0)
+                        points = self._to_network_frame(theta[first:last][select], None if chunk is None else chunk[select])
+                        part.append(self.model.log_prob_in_context(torch.from_numpy(points).to(self.device),
+                                                                   context[select]).cpu().numpy())
+        return [np.concatenate(part) + self._log_auxiliary_density(conditioning, row) if part else np.empty(0)
                 for part, row in zip(parts, rows)]
 
-    def _network_context(self, first, last, auxiliary):
-        """The network's context for draws first..last−1 (one row each), and what :meth:`_to_network_frame`
-        needs: here the event's embedding (the same for every draw)."""
-        return self.model.context(self.inputs, num_samples=last - first), None
+    def _conditioning(self, auxiliary):
+        """Per-draw values the network is conditioned on, from the draws' auxiliary values (none here)."""
+        return None
 
-    def _to_network_frame(self, theta, offsets, select):
+    def _network_context(self, conditioning, num_draws):
+        """The network's context for ``num_draws`` draws with per-draw ``conditioning`` (one row each): here the
+        event's embedding, the same for every draw."""
+        return self.model.context(self.inputs, num_samples=num_draws)
+
+    def _to_network_frame(self, theta, conditioning):
         """θ as the network learned it (here: as given)."""
         return np.ascontiguousarray(theta, dtype=float)
 
-    def _log_auxiliary_density(self, auxiliary, row):
-        """log density of the auxiliary values the network is conditioned on (none here)."""
+    def _log_auxiliary_density(self, conditioning, row):
+        """log density of the values the network is conditioned on, at the draws ``row`` (none here)."""
         return 0.0
 
 
