@@ -12,14 +12,40 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import gaussian_kde
 
 
-def js_divergence(samples_a, samples_b, weights_a=None):
-    """JSD (nats) between two 1-D sample sets through Gaussian KDEs on a shared grid."""
+def js_divergence(samples_a, samples_b, weights_a=None, period=None):
+    """JSD (nats) between two 1-D sample sets through Gaussian KDEs on a shared grid.
+
+    ``period``: (minimum, maximum) of a periodic parameter (ra, psi). A KDE on the line sees a mode that
+    straddles the wrap point as two half-modes whose edges it smears, so the JSD would depend on where
+    the circle is cut; both sets are first rotated so that the cut lies in the emptiest stretch of their
+    pooled samples.
+    """
+    if period is not None:
+        samples_a, samples_b = _cut_circle_where_empty(samples_a, samples_b, *period)
     low = min(samples_a.min(), samples_b.min())
     high = max(samples_a.max(), samples_b.max())
     grid = np.linspace(low, high, 400)
     density_a = gaussian_kde(samples_a, weights=weights_a)(grid)
     density_b = gaussian_kde(samples_b)(grid)
     return jensenshannon(density_a, density_b) ** 2
+
+
+def _cut_circle_where_empty(samples_a, samples_b, minimum, maximum, bins=72):
+    period = maximum - minimum
+    pooled = np.concatenate([samples_a, samples_b])
+    counts, edges = np.histogram(np.mod(pooled - minimum, period), bins=bins, range=(0, period))
+    cut = edges[np.argmin(counts)] + 0.5 * period / bins
+    return (np.mod(samples_a - minimum - cut, period), np.mod(samples_b - minimum - cut, period))
+
+
+def periods(result, keys):
+    """{key: (minimum, maximum)} for the keys whose prior in ``result`` is periodic."""
+    try:
+        priors = result.priors
+    except ValueError:  # bilby raises when a result was built without priors
+        return {}
+    return {key: (priors[key].minimum, priors[key].maximum) for key in keys
+            if getattr(priors.get(key), "boundary", None) == "periodic"}
 
 
 def reference_jsd_floor(other, keys, seed=0):
@@ -30,17 +56,22 @@ def reference_jsd_floor(other, keys, seed=0):
     """
     order = np.random.default_rng(seed).permutation(len(other.posterior))
     halves = [other.posterior.iloc[part] for part in np.array_split(order, 2)]
-    return {key: float(js_divergence(halves[0][key].to_numpy(), halves[1][key].to_numpy())) for key in keys}
+    cycles = periods(other, keys)
+    return {key: float(js_divergence(halves[0][key].to_numpy(), halves[1][key].to_numpy(), period=cycles.get(key)))
+            for key in keys}
 
 
 def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
     """Figures of merit of a dingo result against a reference result of the same analysis.
 
-    The dingo marginals use every weighted draw (``nested_samples``), which carry all of n_eff.
+    The dingo marginals use every weighted draw (``nested_samples``), which carry all of n_eff; periodic
+    parameters (by the reference's priors) are compared on the circle (see :func:`js_divergence`).
     """
     weighted = dingo.nested_samples[dingo.nested_samples["weights"] > 0]
+    cycles = periods(other, keys)
     divergences = {key: float(js_divergence(weighted[key].to_numpy(), other.posterior[key].to_numpy(),
-                                            weights_a=weighted["weights"].to_numpy())) for key in keys}
+                                            weights_a=weighted["weights"].to_numpy(), period=cycles.get(key)))
+                   for key in keys}
     error = float(np.hypot(dingo.log_evidence_err, other.log_evidence_err))
     meta = dingo.meta_data["dingo"]
     summary = dict(
