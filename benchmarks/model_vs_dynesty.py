@@ -5,7 +5,9 @@ For each injection (drawn from the model's training prior until its network opti
 their injected values or, with ``--marginalise``, left to bilby's marginalisation, as in bilby_dingo_pp), runs
 dingo (``--target-n-eff``) and dynesty (``--nlive``) through ``bilby.run_sampler`` and reports the 1-D
 JSDs, the log-evidence difference with its combined error, likelihood calls and wall time of each
-and the speed-up. Writes ``OUTDIR/model_vs_dynesty.json``.
+and the speed-up. Writes ``OUTDIR/model_vs_dynesty.json``. With ``--seeded-check``, where the two disagree, a
+third importance-sampling run seeded by dynesty's posterior says which side is right
+(``bilby_dingo.validation.compare.reference_seeded_check``).
 
     python benchmarks/model_vs_dynesty.py MODEL --num-injections 3 --outdir outdir_vs_dynesty \
         [--marginalise distance phase] [--min-snr 10]
@@ -23,7 +25,7 @@ import numpy as np
 from bilby_dingo.models import default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.utils import atomic_path
-from bilby_dingo.validation.compare import compare_results, dynesty_reference
+from bilby_dingo.validation.compare import compare_results, dynesty_reference, reference_seeded_check
 from bilby_dingo.validation.pp import MARGINALISABLE, network_optimal_snr, simulate_event
 
 MAX_DRAWS = 1000  # injections tried per --min-snr before giving up
@@ -48,6 +50,8 @@ def main(argv=None):
                         help="redraw each injection until its network optimal SNR reaches this")
     parser.add_argument("--dynesty-only", action="store_true",
                         help="run (or resume) only dynesty; a later run without it reuses dynesty's result files")
+    parser.add_argument("--seeded-check", action="store_true",
+                        help="also importance-sample from a proposal seeded by dynesty's posterior (no network)")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
     os.makedirs(args.outdir, exist_ok=True)
@@ -94,8 +98,23 @@ def main(argv=None):
               f"{100 * row['sample_efficiency']:.2f}%; calls {row['likelihood_calls_dingo']} vs "
               f"{row['likelihood_calls_other']}; {row['wall_time_dingo_s']:.0f} s vs {row['wall_time_other_s']:.0f} s "
               f"(×{row['speed_up']:.1f})", flush=True)
+        if args.seeded_check:
+            _, row["reference_seeded"] = reference_seeded_check(
+                likelihood, analysis.copy(), dynesty, dingo, keys, common["outdir"], target_n_eff=args.target_n_eff,
+                max_samples=args.max_samples, npool=args.npool, sampling_seed=args.seed + index + 1,
+                injection_parameters=injection)
+            print_seeded(row["reference_seeded"])
         write_summary(args, rows)  # after every injection: a stopped run keeps the finished ones
     return 0
+
+
+def print_seeded(seeded):
+    worst = max(seeded["jsd_vs_reference_nats"], key=seeded["jsd_vs_reference_nats"].get)
+    print(f"  seeded by dynesty's posterior: efficiency {100 * seeded['sample_efficiency']:.2f}%, n_eff "
+          f"{seeded['n_eff']:.0f}, log Z {seeded['log_evidence']:.3f} ± {seeded['log_evidence_err']:.3f}; JSD in "
+          f"{worst}: {seeded['jsd_vs_reference_nats'][worst]:.4f} against dynesty, "
+          f"{seeded['jsd_vs_dingo_nats'][worst]:.4f} against dingo; max against dingo "
+          f"{max(seeded['jsd_vs_dingo_nats'].values()):.4f}", flush=True)
 
 
 def dynesty_settings(args):

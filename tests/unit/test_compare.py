@@ -5,7 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bilby_dingo.validation.compare import compare_results, dynesty_reference, js_divergence, reference_jsd_floor
+from bilby_dingo.validation.compare import (
+    compare_results,
+    dynesty_reference,
+    js_divergence,
+    reference_jsd_floor,
+    reference_seeded_check,
+)
 
 
 def _reference(rng, size=4000, shift=0.0):
@@ -92,3 +98,43 @@ def test_dynesty_reference_is_run_once_and_then_read_back(tmp_path, monkeypatch)
     (tmp_path / "dynesty_result.hdf5").unlink()
     dynesty_reference(likelihood, priors, str(tmp_path), dict(settings, nlive=45), seed=3)
     assert calls[-1]["nlive"] == 45 and (tmp_path / "dynesty_result.hdf5").exists()
+
+
+class _TwoModes(bilby.core.likelihood.Likelihood):
+    """Two Gaussian modes (σ 0.4) in (x, y), at x = 0 with 70% of the mass and at x = 3 with 30%."""
+
+    def __init__(self):
+        super().__init__(parameters=dict(x=None, y=None))
+
+    def log_likelihood(self):
+        x, y = self.parameters["x"], self.parameters["y"]
+        return float(np.logaddexp(np.log(0.7) - 0.5 * (x ** 2 + y ** 2) / 0.16,
+                                  np.log(0.3) - 0.5 * ((x - 3) ** 2 + y ** 2) / 0.16))
+
+
+def test_the_reference_seeded_check_sides_with_the_right_answer(tmp_path):
+    """A reference that gives the second mode 5% instead of 30%, and dingo draws with the right 30%: the
+    importance sampling seeded by the reference's own posterior recovers 30% (its draws in the under-
+    populated mode carry large weights), so it agrees with dingo and not with the reference."""
+    rng = np.random.default_rng(4)
+
+    def mixture(size, second):
+        second_mode = rng.uniform(size=size) < second
+        return pd.DataFrame(dict(x=rng.normal(np.where(second_mode, 3.0, 0.0), 0.4), y=rng.normal(0, 0.4, size)))
+
+    priors = bilby.core.prior.PriorDict(dict(x=bilby.core.prior.Uniform(-5, 8, "x"),
+                                             y=bilby.core.prior.Uniform(-5, 5, "y")))
+    reference = bilby.core.result.Result(posterior=mixture(2000, 0.05), priors=priors, search_parameter_keys=["x", "y"],
+                                         log_evidence=0.0, log_evidence_err=0.1, num_likelihood_evaluations=10 ** 6)
+    right = mixture(20_000, 0.3)
+    dingo = bilby.core.result.Result(nested_samples=right.assign(weights=1 / len(right)), log_evidence=0.0,
+                                     log_evidence_err=0.01, num_likelihood_evaluations=10 ** 4,
+                                     meta_data=dict(dingo=dict(sample_efficiency=1.0, n_eff=2e4)))
+    seeded, figures = reference_seeded_check(_TwoModes(), priors, reference, dingo, ["x", "y"], str(tmp_path),
+                                             refine_density="student-t", target_n_eff=3000, max_samples=200_000,
+                                             sampling_seed=5, save=False)
+    draws = seeded.nested_samples
+    second_mode_share = draws["weights"][draws["x"] > 1.5].sum() / draws["weights"].sum()
+    assert second_mode_share == pytest.approx(0.3, abs=0.03)
+    assert figures["jsd_vs_dingo_nats"]["x"] < 0.01 < figures["jsd_vs_reference_nats"]["x"]
+    assert figures["n_eff"] >= 3000
