@@ -33,7 +33,8 @@ def run_one(likelihood, analysis, injection, model, refine, index, args):
         likelihood, analysis, sampler="dingo", model=model, refine=refine, target_n_eff=args.target_n_eff,
         max_samples=args.max_samples if refine else (args.off_max_samples or args.max_samples), npool=args.npool, sampling_seed=args.seed + index, resume=False, save=False,
         outdir=os.path.join(args.outdir, f"injection_{index}"), label=f"refine_{'on' if refine else 'off'}",
-        injection_parameters=injection, diagnostic_plots=False)
+        injection_parameters=injection, diagnostic_plots=False,
+        **({} if args.gnpe_iterations is None else dict(gnpe_iterations=args.gnpe_iterations)))
     seconds = time.perf_counter() - start
     meta = result.meta_data["dingo"]
     rounds = meta["refinement"].get("rounds", {})
@@ -64,6 +65,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=["on", "off"], choices=["on", "off"])
     parser.add_argument("--marginalise", nargs="*", default=["distance", "phase"], choices=sorted(MARGINALISABLE))
+    parser.add_argument("--gnpe-iterations", type=int, default=None,
+                        help="GNPE Gibbs iterations (default: the sampler's); see benchmarks/gnpe_gibbs_iterations.py")
     parser.add_argument("--outdir", default="outdir_refinement")
     args = parser.parse_args(argv)
     bilby.core.utils.setup_logger(log_level="WARNING")
@@ -101,7 +104,7 @@ def write_summary(args, rows):
     with atomic_path(os.path.join(args.outdir, "refinement_efficiency.json"), suffix=".json") as temporary, \
             open(temporary, "w") as stream:
         json.dump(dict(model=args.model, seed=args.seed, target_n_eff=args.target_n_eff, max_samples=args.max_samples,
-                       off_max_samples=args.off_max_samples, npool=args.npool, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
+                       off_max_samples=args.off_max_samples, npool=args.npool, gnpe_iterations=args.gnpe_iterations, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
                        injections=rows), stream, indent=2)
 
 
