@@ -14,6 +14,7 @@ from .errors import SettingsError
 from .importance_sampling.result_meta import DEFAULT_EFFICIENCY_WARNING
 from .proposals.base import Proposal
 from .proposals.fitted import FAMILIES
+from .proposals.gnpe import GIBBS_CHAINS, GIBBS_ITERATIONS, GUIDE_DRAWS
 
 
 def _none_if_null(value):
@@ -228,11 +229,11 @@ class DingoSettings:
         DEFAULT_EFFICIENCY_WARNING, _efficiency_warning, "sample efficiency below which the result is flagged")
     diagnostic_plots: bool = keyword(
         True, _bool, "weight, log-probability and corner plots next to the result (also with bilby's `plot=True`)")
-    gnpe_iterations: int = keyword(30, _gnpe_count, "GNPE models only: Gibbs iterations (see GNPE below)")
-    gnpe_chains: int = keyword(5000, _gnpe_count,
+    gnpe_iterations: int = keyword(GIBBS_ITERATIONS, _gnpe_count, "GNPE models only: Gibbs iterations (see GNPE below)")
+    gnpe_chains: int = keyword(GIBBS_CHAINS, _gnpe_count,
                                "GNPE models only: parallel chains whose final proxies q(t̂) is fitted to")
     gnpe_guide_draws: int = keyword(
-        2000, _gnpe_guide_draws, "GNPE models only: candidates whose likelihood picks where the chains start "
+        GUIDE_DRAWS, _gnpe_guide_draws, "GNPE models only: candidates whose likelihood picks where the chains start "
         "(0: start from q_init); these calls count in `num_likelihood_evaluations` and "
         "`meta_data[\"dingo\"][\"proposal_setup_likelihood_evaluations\"]`")
     refine: bool = keyword(

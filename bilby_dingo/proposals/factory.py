@@ -6,12 +6,13 @@ two modules import each other (the caller picks the class, as DINGO's does betwe
 
 from ..network.model_file import load_model
 from ..utils import resolve_device
-from .gnpe import GNPEProposal
+from .gnpe import GIBBS_CHAINS, GIBBS_ITERATIONS, GUIDE_DRAWS, GNPEProposal
 from .network import NetworkProposal
 
 
 def network_proposal(model_path, likelihood, priors, search_parameter_keys, device="cpu", loaded_model=None,
-                     gnpe_iterations=30, gnpe_chains=5000, gnpe_guide_draws=2000, **kwargs):
+                     gnpe_iterations=GIBBS_ITERATIONS, gnpe_chains=GIBBS_CHAINS, gnpe_guide_draws=GUIDE_DRAWS,
+                     **kwargs):
     """:class:`NetworkProposal` for a model file, or :class:`GNPEProposal` when the model was trained with GNPE.
 
     ``gnpe_*`` apply to GNPE models only; every other keyword goes to the proposal's constructor.

@@ -46,6 +46,13 @@ from .student_t import heavy_tailed_fit
 
 logger = logging.getLogger(f"bilby.{__name__}")
 
+# The sampler's defaults (the settings' keywords, the factory and the P-P tool read them from here).
+# 30 iterations follow DINGO; benchmarks/gnpe_gibbs_iterations.py measures how far the chains then are from the
+# exact proxy marginal (docs/validation.md, "How long GNPE's Gibbs chains should run").
+GIBBS_ITERATIONS = 30
+GIBBS_CHAINS = 5000
+GUIDE_DRAWS = 2000
+
 
 class GNPEProposal(NetworkProposal):
     """The proposal of a GNPE model: Gibbs chains, a fitted proxy density, exact extended-space weights.
@@ -53,7 +60,8 @@ class GNPEProposal(NetworkProposal):
     Parameters as :class:`NetworkProposal`, plus ``gnpe_iterations`` and ``gnpe_chains``.
     """
 
-    def __init__(self, *args, gnpe_iterations=30, gnpe_chains=5000, gnpe_guide_draws=2000, **kwargs):
+    def __init__(self, *args, gnpe_iterations=GIBBS_ITERATIONS, gnpe_chains=GIBBS_CHAINS, gnpe_guide_draws=GUIDE_DRAWS,
+                 **kwargs):
         if int(gnpe_guide_draws) < 0:
             raise ProposalError(f"gnpe_guide_draws={gnpe_guide_draws}: give 0 (no likelihood-guided chain start) or "
                                 f"a positive number of candidates.")

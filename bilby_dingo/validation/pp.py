@@ -28,6 +28,7 @@ from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import ModelFileError, load_model
 from ..prior_strings import PriorStringError
 from ..proposals.factory import network_proposal
+from ..proposals.gnpe import GIBBS_CHAINS, GIBBS_ITERATIONS, GUIDE_DRAWS
 from ..simulation.detector import ra_at_event_time
 from ..simulation.waveforms import WaveformSettings
 from ..utils import atomic_path, bilby_generator
@@ -324,9 +325,9 @@ def build_parser():
                         help="instead of --num-samples: draw until n_eff reaches this (at most --max-samples)")
     parser.add_argument("--max-samples", type=int, default=200_000,
                         help="with --target-n-eff: most draws per injection (default 200000)")
-    parser.add_argument("--gnpe-chains", type=int, default=5000, help="GNPE models: Gibbs chains")
-    parser.add_argument("--gnpe-iterations", type=int, default=30, help="GNPE models: Gibbs iterations")
-    parser.add_argument("--gnpe-guide-draws", type=int, default=2000,
+    parser.add_argument("--gnpe-chains", type=int, default=GIBBS_CHAINS, help="GNPE models: Gibbs chains")
+    parser.add_argument("--gnpe-iterations", type=int, default=GIBBS_ITERATIONS, help="GNPE models: Gibbs iterations")
+    parser.add_argument("--gnpe-guide-draws", type=int, default=GUIDE_DRAWS,
                         help="GNPE models: candidates for the likelihood-guided chain start (0: none)")
     parser.add_argument("--outdir", default="outdir_pp", help="output directory: P-P plots, table, summary, and the "
                         "per-injection records a rerun resumes from (default outdir_pp)")
