@@ -110,8 +110,8 @@ def _gnpe_count(name, value):
     number = _int(name, value) if value is not None else None
     if number is None or number < 1:
         raise SettingsError(
-            f"{name}={value!r}: GNPE needs at least one Gibbs iteration and one chain (DINGO uses "
-            f"30 iterations; the defaults are 30 and 5000).")
+            f"{name}={value!r}: GNPE needs at least one Gibbs iteration and one chain (the defaults are "
+            f"{GIBBS_ITERATIONS} iterations and {GIBBS_CHAINS} chains).")
     return number
 
 
