@@ -69,11 +69,7 @@ def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
     The dingo marginals use every weighted draw (``nested_samples``), which carry all of n_eff; periodic
     parameters (by the reference's priors) are compared on the circle (see :func:`js_divergence`).
     """
-    weighted = dingo.nested_samples[dingo.nested_samples["weights"] > 0]
-    cycles = periods(other, keys)
-    divergences = {key: float(js_divergence(weighted[key].to_numpy(), other.posterior[key].to_numpy(),
-                                            weights_a=weighted["weights"].to_numpy(), period=cycles.get(key)))
-                   for key in keys}
+    divergences = jsds_against_posterior(dingo, other, keys)
     error = float(np.hypot(dingo.log_evidence_err, other.log_evidence_err))
     meta = dingo.meta_data["dingo"]
     summary = dict(
@@ -92,9 +88,23 @@ def compare_results(dingo, other, keys, dingo_seconds=None, other_seconds=None):
     return summary
 
 
+def _weighted_draws(result):
+    return result.nested_samples[result.nested_samples["weights"] > 0]
+
+
+def jsds_against_posterior(dingo, other, keys):
+    """1-D JSDs (nats) of a dingo result's weighted draws against ``other``'s posterior rows, per key
+    (periodic parameters by ``other``'s priors on the circle)."""
+    weighted = _weighted_draws(dingo)
+    cycles = periods(other, keys)
+    return {key: float(js_divergence(weighted[key].to_numpy(), other.posterior[key].to_numpy(),
+                                     weights_a=weighted["weights"].to_numpy(), period=cycles.get(key)))
+            for key in keys}
+
+
 def weighted_jsds(result_a, result_b, keys, periodic_from):
     """1-D JSDs (nats) between two dingo results' weighted draws (``nested_samples``), per key."""
-    draws = [result.nested_samples[result.nested_samples["weights"] > 0] for result in (result_a, result_b)]
+    draws = [_weighted_draws(result) for result in (result_a, result_b)]
     cycles = periods(periodic_from, keys)
     return {key: float(js_divergence(draws[0][key].to_numpy(), draws[1][key].to_numpy(), period=cycles.get(key),
                                      weights_a=draws[0]["weights"].to_numpy(), weights_b=draws[1]["weights"].to_numpy()))
@@ -122,11 +132,10 @@ def reference_seeded_check(likelihood, priors, reference, dingo, keys, outdir, *
                     diagnostic_plots=False)
     seeded = bilby.run_sampler(likelihood, priors, sampler="dingo", proposal=proposal, outdir=outdir,
                                **{**settings, **run_kwargs})
-    against_reference = compare_results(seeded, reference, keys)
-    against_dingo = weighted_jsds(seeded, dingo, keys, periodic_from=reference)
     meta = seeded.meta_data["dingo"]
     return seeded, dict(
-        jsd_vs_reference_nats=against_reference["jsd_nats"], jsd_vs_dingo_nats=against_dingo,
+        jsd_vs_reference_nats=jsds_against_posterior(seeded, reference, keys),
+        jsd_vs_dingo_nats=weighted_jsds(seeded, dingo, keys, periodic_from=reference),
         log_evidence=float(seeded.log_evidence), log_evidence_err=float(seeded.log_evidence_err),
         sample_efficiency=float(meta["sample_efficiency"]), n_eff=float(meta["n_eff"]),
         likelihood_calls=int(seeded.num_likelihood_evaluations))
