@@ -25,6 +25,7 @@ import bilby
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from bilby_dingo.importance_sampling.draws import DrawStore
 from bilby_dingo.importance_sampling.fingerprint import likelihood_fingerprint
 from bilby_dingo.models import DEFAULT_MODEL_FILE, default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
@@ -35,15 +36,13 @@ from bilby_dingo.validation.pp import simulate_event_in_snr_band
 
 def exact_proxies(checkpoint_path, proxy_keys):
     """The final draws' proxies (n, n_det) and normalised weights, from a survey checkpoint file."""
-    with np.load(checkpoint_path, allow_pickle=False) as stored:
-        metadata = json.loads(str(stored["metadata"]))
-        columns = [metadata["auxiliary_keys"].index(key) for key in proxy_keys]
-        log_weights = (stored["log_likelihood"] + stored["log_prior"] + stored["log_auxiliary"]
-                       - stored["log_proposal"])
-        proxies = stored["auxiliary"][:, columns]
+    draws = DrawStore.load(checkpoint_path)
+    log_weights = draws.evaluated_log_weights()
+    columns = [draws.auxiliary_keys.index(key) for key in proxy_keys]
+    proxies = draws.auxiliary[: draws.num_evaluated, columns]
     finite = np.isfinite(log_weights)
     weights = np.exp(log_weights[finite] - log_weights[finite].max())
-    return proxies[finite], weights / weights.sum(), metadata["fingerprint"]
+    return proxies[finite], weights / weights.sum(), draws.fingerprint
 
 
 def main(argv=None):
