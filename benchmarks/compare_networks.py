@@ -31,6 +31,7 @@ from scipy.stats import kstest
 
 from bilby_dingo.models import default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
+from bilby_dingo.training.trainer import training_chain
 from bilby_dingo.utils import atomic_path
 from bilby_dingo.validation.pp import MARGINALISABLE, simulate_event_in_snr_band
 
@@ -100,11 +101,12 @@ def summarise(rows, models, bands, parameters):
 
 
 def training_cost(metadata):
-    training = metadata["training"]
-    return dict(epochs=training.get("epochs_trained"), num_waveforms=training["config"].get("num_waveforms"),
-                training_time_s=training.get("training_time_s"), hardware=training.get("hardware", training.get("device")),
-                initial_model=training.get("initial_model"),
-                training_distance_prior=training["config"].get("training_distance_prior"))
+    """Per training stage, newest first (a model continued from another lists that one's stages too)."""
+    return [dict(epochs=training.get("epochs_trained"), num_waveforms=training["config"].get("num_waveforms"),
+                 batch_size=training["config"].get("batch_size"), training_time_s=training.get("training_time_s"),
+                 hardware=training.get("hardware", training.get("device")),
+                 training_distance_prior=training["config"].get("training_distance_prior"))
+            for training in training_chain(metadata["training"])]
 
 
 def main(argv=None):

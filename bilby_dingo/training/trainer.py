@@ -9,6 +9,7 @@ uninterrupted run would.
 import copy
 import csv
 import dataclasses
+import hashlib
 import logging
 import os
 import queue
@@ -43,6 +44,32 @@ CAPTURE_STREAM = VALIDATION_STREAM + 2  # the batch a CUDA graph is captured on 
 def torch_generator_seed(seed, stream):
     """One 63-bit seed per (seed, stream) for the device's noise generator (torch takes a single integer)."""
     return int(np.random.SeedSequence([seed, stream, 7]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def initial_model_record(path, metadata):
+    """What a model continued from ``path`` records about it: the file's hash and its whole training record.
+
+    The record nests (a model continued from a continued model carries the chain back to the first fresh
+    network), so :func:`training_chain` can add up what a shipped model cost to train.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    training = metadata.get("training", {})
+    return dict(path=os.path.abspath(path), sha256=digest.hexdigest(), epochs_trained=training.get("epochs_trained"),
+                best_validation_loss=training.get("best_validation_loss"), device=training.get("device"),
+                training=training)
+
+
+def training_chain(training):
+    """The training records of a model and of every model it continued from, newest first (as far back as
+    the records go: files written before the chain was kept record only their initial model's summary)."""
+    chain = []
+    while training:
+        chain.append(training)
+        training = (training.get("initial_model") or {}).get("training")
+    return chain
 
 
 class Trainer:
@@ -205,10 +232,7 @@ class Trainer:
                 f"(model: {[metadata.get(key) for key in different]}, config: {[ours.get(key) for key in different]}). "
                 f"Start from a model trained with the same settings, or drop initial-model.")
         self.model.load_state_dict(model.state_dict())
-        training = metadata.get("training", {})
-        self.initial_model_record = dict(path=os.path.abspath(path), epochs_trained=training.get("epochs_trained"),
-                                         best_validation_loss=training.get("best_validation_loss"),
-                                         device=training.get("device"))
+        self.initial_model_record = initial_model_record(path, metadata)
         logger.info(f"Starting from the weights of {path}")
 
     def _initialise_model(self):

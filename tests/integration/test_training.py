@@ -1,5 +1,6 @@
 """Training end to end on a tiny config: loss falls, model file round trip, exact resume, CLIs."""
 
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import torch
 
 from bilby_dingo.network.model_file import REQUIRED_METADATA, ModelFileError, load_model, read_model_file
 from bilby_dingo.training.config import TrainingConfig
-from bilby_dingo.training.trainer import Trainer
+from bilby_dingo.training.trainer import Trainer, training_chain
 from tests.conftest import TINY_PRIOR, tiny_config_values
 
 BIN = os.path.dirname(sys.executable)
@@ -147,6 +148,11 @@ def test_initial_model_starts_from_its_weights_and_a_misfit_is_refused(trained_t
     continued.train()
     record = read_model_file(continued.paths["model"])["metadata"]["training"]["initial_model"]
     assert record["path"] == os.path.abspath(path) and record["epochs_trained"] == 3
+    with open(path, "rb") as stream:
+        assert record["sha256"] == hashlib.sha256(stream.read()).hexdigest()
+    chain = training_chain(read_model_file(continued.paths["model"])["metadata"]["training"])
+    assert [stage["epochs_trained"] for stage in chain] == [1, 3]
+    assert chain[1] == read_model_file(path)["metadata"]["training"]
 
     misfit = Trainer(TrainingConfig.from_dict(tiny_config_values(**{"initial-model": path, "flow-hidden": "24"})),
                      outdir=str(tmp_path / "misfit"))
