@@ -32,7 +32,7 @@ from scipy.stats import kstest
 from bilby_dingo.models import default_distance_lookup_table, training_priors
 from bilby_dingo.network.model_file import load_model
 from bilby_dingo.training.trainer import training_chain
-from bilby_dingo.utils import atomic_path
+from bilby_dingo.utils import atomic_path, file_sha256
 from bilby_dingo.validation.pp import MARGINALISABLE, simulate_event_in_snr_band
 
 RELIABLE_N_EFF = 50  # below this, a posterior width from importance sampling is too noisy to compare with
@@ -127,6 +127,7 @@ def main(argv=None):
     bilby.core.utils.setup_logger(log_level="WARNING")
     os.makedirs(args.outdir, exist_ok=True)
     metadata = {model: load_model(model)[1] for model in args.models}
+    hashes = {model: file_sha256(model) for model in args.models}
     first = metadata[args.models[0]]
     priors = training_priors(first)
     parameters = [key for key in first["inference_parameters"] if key != "geocent_time"]
@@ -140,6 +141,12 @@ def main(argv=None):
             index = 1000 * band_number + position
             if index in done:
                 continue
+            # Each analysis reads its model file again: one replaced mid-run (a new default model copied in)
+            # would silently compare another network.
+            changed = [model for model in args.models if file_sha256(model) != hashes[model]]
+            if changed:
+                raise SystemExit(f"{changed} changed since this comparison started: copy each model to a path of its "
+                                 f"own and rerun (finished injections are kept in {path}).")
             likelihood, analysis, injection, psd_entry, snr = simulate_event_in_snr_band(
                 first, priors, index, args.seed, band, list(MARGINALISABLE), lookup_table, max_tries=5000)
             outcomes = {model: analyse(likelihood, analysis, injection, model, index, args, f"model{number}")

@@ -1,6 +1,7 @@
 """Small helpers shared by the pipeline steps."""
 
 import contextlib
+import hashlib
 import inspect
 import os
 import tempfile
@@ -120,3 +121,12 @@ def ascii_safe(value):
     if isinstance(value, (list, tuple)):
         return type(value)(ascii_safe(item) for item in value)
     return value
+
+
+def file_sha256(path):
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,7 +13,6 @@ Parameters are matched to bilby's search parameters in three groups:
   L π(θ) r(θ_aux) / q(θ, θ_aux) stay exact; the efficiency drops where θ_aux correlates with θ.
 """
 
-import hashlib
 import logging
 
 import numpy as np
@@ -22,7 +21,7 @@ from scipy.special import logsumexp
 
 from ..network.model_file import load_model
 from ..simulation.detector import ra_at_event_time
-from ..utils import bilby_generator, resolve_device
+from ..utils import bilby_generator, file_sha256, resolve_device
 from .base import Proposal, ProposalDraws, ProposalError
 from .event_data import check_event_against_model, network_input_from_likelihood
 from .student_t import heavy_tailed_fit
@@ -278,12 +277,3 @@ class NetworkProposal(Proposal):
     def _log_auxiliary_density(self, conditioning, row):
         """log density of the values the network is conditioned on, at the draws ``row`` (none here)."""
         return 0.0
-
-
-def file_sha256(path):
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

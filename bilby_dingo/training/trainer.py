@@ -9,7 +9,6 @@ uninterrupted run would.
 import copy
 import csv
 import dataclasses
-import hashlib
 import logging
 import os
 import queue
@@ -27,7 +26,7 @@ from ..simulation.noise import PSDFamily
 from ..simulation.simulator import TrainingDataSimulator
 from ..simulation.time_proxies import UniformTimeKernel
 from ..simulation.torch_simulator import TorchTrainingDataSimulator
-from ..utils import atomic_path, resolve_device
+from ..utils import atomic_path, file_sha256, resolve_device
 from .waveform_dataset import (
     generate_waveform_dataset,
     load_waveform_dataset,
@@ -52,12 +51,8 @@ def initial_model_record(path, metadata):
     The record nests (a model continued from a continued model carries the chain back to the first fresh
     network), so :func:`training_chain` can add up what a shipped model cost to train.
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
     training = metadata.get("training", {})
-    return dict(path=os.path.abspath(path), sha256=digest.hexdigest(), epochs_trained=training.get("epochs_trained"),
+    return dict(path=os.path.abspath(path), sha256=file_sha256(path), epochs_trained=training.get("epochs_trained"),
                 best_validation_loss=training.get("best_validation_loss"), device=training.get("device"),
                 training=training)
 
