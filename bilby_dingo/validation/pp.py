@@ -337,6 +337,9 @@ def build_parser():
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto (default cpu)")
     parser.add_argument("--no-resume", action="store_true",
                         help="analyse every injection again instead of continuing after those recorded in OUTDIR")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="importance-sample the network's own draws (refine=False): the P-P test of the network "
+                             "and of unrefined importance sampling, at a fraction of the likelihood calls")
     parser.add_argument("--marginalise", nargs="*", default=[], choices=sorted(MARGINALISABLE),
                         help="leave these to bilby's likelihood marginalisation (over the training prior) instead of "
                              "fixing them at the injected values")
@@ -363,7 +366,7 @@ def main(argv=None):
                          max_samples=args.max_samples,
                          proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
                                               gnpe_guide_draws=args.gnpe_guide_draws),
-                         resume=not args.no_resume)
+                         resume=not args.no_resume, sampler_kwargs=dict(refine=False) if args.no_refine else None)
     except (ModelFileError, PriorStringError) as error:
         parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
     print(json.dumps(summary, indent=2))

@@ -65,6 +65,14 @@ def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
     assert "--num-injections must be at least 2" in capsys.readouterr().err
 
 
+def test_pp_cli_no_refine_records_plain_importance_sampling(masses_model, tmp_path, capsys):
+    main([masses_model, "--num-injections", "2", "--num-samples", "300", "--seed", "2", "--no-refine",
+          "--outdir", str(tmp_path)])
+    record = json.loads((tmp_path / "injections" / "injection_1.json").read_text())
+    assert record["settings"]["sampler_kwargs"] == {"refine": False}
+    assert 0 < record["row"]["likelihood_calls"] <= 300  # the network's draws only (no refinement rounds)
+
+
 def test_pp_with_phase_left_to_bilbys_marginalisation(trained_tiny_model, tmp_path):
     _, model = trained_tiny_model
     summary = run_pp(model, **PLAIN, num_injections=2, outdir=str(tmp_path), num_samples=1000, seed=1, marginalise=["phase"])
