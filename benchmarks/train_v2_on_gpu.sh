@@ -3,6 +3,12 @@
 #
 #   [VARIANTS="v2a v2b"] bash benchmarks/train_v2_on_gpu.sh OUTDIR BUDGET_SECONDS [key=value overrides for all]
 #
+# The shipped default model (v2) came from two calls on an H100 (2026-11-27), the variants run in order:
+#   VARIANTS=v2d bash benchmarks/train_v2_on_gpu.sh /tmp/v2 490
+#   VARIANTS=v2e bash benchmarks/train_v2_on_gpu.sh /tmp/v2 195
+#   python benchmarks/record_training_chain.py /tmp/v2/v2e/v2e_model.pt /tmp/v2/v2d/v2d_model.pt $V1_MODEL --out MODEL
+# (V1_MODEL below; v2d was run with learning-rate=2e-4 on the command line, now its own setting).
+#
 # Measured on an H100 (2026-11-26): two jobs sharing the GPU each trained only ~8.5k samples/s, and the
 # set-up (500k waveforms, their SVD on 16 busy cores) took 250 s of a 450 s budget. One job at a time.
 #
@@ -43,17 +49,28 @@ EOF
 
 COMMON=(prior-file="$OUTDIR/default_bbh.prior" prior-dict=None num-waveforms=500000 batch-size=2048
         learning-rate=1e-3 num-processes=$((16 / $(echo $VARIANTS | wc -w))) simulation-backend=torch seed=2)
+# v1, the model the fine-tuning variants start from (since v2 ships, no longer the packaged file):
+#   git show 2b11c38:bilby_dingo/models/default_bbh_model.pt > v1_model.pt; export V1_MODEL=v1_model.pt
+V1_MODEL=${V1_MODEL:-}
 LOUDER="training-distance-prior=Uniform(name='luminosity_distance', minimum=100, maximum=3000)"
 for variant in $VARIANTS; do
     case $variant in
         v2a) OWN=() ;;
         v2b) OWN=("$LOUDER") ;;
         # v2b's data, continuing from v1's weights (fine-tuning: v1's 100 epochs plus louder, fresh waveforms)
-        v2c) OWN=("$LOUDER" initial-model=bilby_dingo/models/default_bbh_model.pt) ;;
-        # v2c at scale, now that a CUDA-graph step trains ~4x faster: 1M fresh waveforms, batches of 4096, v1's
-        # own starting learning rate, and about three times v1's 10 M training samples on top of them
-        v2d) OWN=("$LOUDER" initial-model=bilby_dingo/models/default_bbh_model.pt num-waveforms=1000000
-                  batch-size=4096 learning-rate=5e-4 seed=3) ;;
+        v2c|v2d) [ -n "$V1_MODEL" ] || { echo "set V1_MODEL to v1's model file (see above)"; exit 6; } ;;&
+        v2c) OWN=("$LOUDER" initial-model="$V1_MODEL") ;;
+        # v2c at scale, now that a CUDA-graph step trains ~4x faster: 1M fresh waveforms, batches of 4096, and
+        # about three times v1's 10 M training samples on top of them. Not v1's 5e-4: restarting Adam at 3e-4
+        # or more first undid much of v1's training (measured on the CPU at small scale)
+        v2d) OWN=("$LOUDER" initial-model="$V1_MODEL" num-waveforms=1000000
+                  batch-size=4096 learning-rate=2e-4 seed=3) ;;
+        # v2d continued at a lower learning rate on the same waveforms (seed 3): the shipped default model v2
+        # (2026-11-27, budget 195 s after v2d's 490 s; run then as label v2d in v2d's outdir, so that the
+        # waveforms file was reused, with initial-model a copy of v2d's model; benchmarks/record_training_chain.py
+        # then nested v2d's and v1's training records into it)
+        v2e) OWN=("$LOUDER" initial-model="$OUTDIR/v2d/v2d_model.pt" num-waveforms=1000000 batch-size=4096
+                  learning-rate=1e-4 seed=3) ;;
         *) echo "unknown variant $variant"; exit 5 ;;
     esac
     python3 examples/train_within_budget.py bilby_dingo/models/default_bbh.ini --outdir "$OUTDIR/$variant" \

@@ -1,8 +1,10 @@
 """The default model shipped with bilby_dingo: its training config, its trained file, and helpers.
 
 ``default_bbh.ini`` is the committed config (stellar-mass BBH, H1+L1, O1-O4 noise; the scope is in its
-header); ``default_bbh_model.pt`` the model trained from it; ``default_bbh_distance_lookup.npz`` bilby's
-distance-marginalisation table for its distance prior.
+header); ``default_bbh_model.pt`` the model trained from it (v2: v1, trained from the config alone on 2 CPU
+cores, continued on a GPU with more and louder waveforms; its file records every stage, and the ini's
+header says how to repeat them); ``default_bbh_distance_lookup.npz`` bilby's distance-marginalisation
+table for its distance prior.
 """
 
 from __future__ import annotations

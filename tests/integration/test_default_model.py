@@ -8,6 +8,7 @@ import torch
 
 from bilby_dingo.models import DEFAULT_MODEL_FILE, analysis_priors
 from bilby_dingo.network.model_file import load_model
+from bilby_dingo.training.trainer import training_chain
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(DEFAULT_MODEL_FILE), reason="no default model shipped")
 
@@ -35,9 +36,15 @@ def test_scope_matches_the_readme(default_model):
     assert metadata["inference_parameters"] == ["chirp_mass", "mass_ratio", "chi_1", "chi_2", "theta_jn", "psi", "ra",
                                                 "dec", "geocent_time"]  # not distance, not phase
     assert metadata["gnpe"]["kernel_half_width"] == 0.001
-    assert metadata["training"]["config"]["num_waveforms"] == 100_000
-    assert metadata["training"]["config"]["epochs"] == 100
-    assert metadata["training"]["best_validation_loss"] == pytest.approx(0.9345, abs=5e-5)
+    # v2: v1 (trained from the ini alone on a CPU) continued twice on a GPU with 1M louder waveforms
+    v2e, v2d, v1 = training_chain(metadata["training"])
+    assert [stage["epochs_trained"] for stage in (v2e, v2d, v1)] == [11, 33, 99]
+    assert v1["config"]["num_waveforms"] == 100_000 and v1["config"]["epochs"] == 100
+    assert v1["best_validation_loss"] == pytest.approx(0.9345, abs=5e-5)
+    for stage in (v2e, v2d):
+        assert stage["config"]["num_waveforms"] == 1_000_000 and stage["config"]["batch_size"] == 4096
+        assert stage["config"]["training_distance_prior"].startswith("Uniform(name='luminosity_distance'")
+    assert v2e["best_validation_loss"] == pytest.approx(-1.4142, abs=5e-5)
 
 
 def test_size_matches_the_readme(default_model):
