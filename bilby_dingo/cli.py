@@ -48,6 +48,20 @@ def train_main(argv=None):
     return 0
 
 
+def _training_lines(training):
+    """One line per training stage, newest first: a model continued from another shows where it came from."""
+    from .training.trainer import training_chain
+
+    lines = []
+    for number, stage in enumerate(training_chain(training) or [training]):
+        config = stage.get("config", {})
+        label = "trained             : " if number == 0 else "  continued from    : "
+        lines.append(f"  {label}{stage.get('epochs_trained')} epochs, best validation loss "
+                     f"{stage.get('best_validation_loss', np.nan):.4f}, on {stage.get('hardware', stage.get('device'))} "
+                     f"({config.get('num_waveforms')} waveforms, batch {config.get('batch_size')})")
+    return lines
+
+
 def _summary(metadata):
     training = metadata.get("training", {})
     lines = [
@@ -59,8 +73,7 @@ def _summary(metadata):
         f"  inference parameters: {', '.join(metadata['inference_parameters'])}",
         f"  PSD family          : {', '.join(metadata['psd_family']['entries'])}",
         f"  GNPE                : {metadata['gnpe'] or 'no'}",
-        f"  trained             : {training.get('epochs_trained')} epochs, best validation loss "
-        f"{training.get('best_validation_loss', np.nan):.4f}, on {training.get('device')}",
+        *_training_lines(training),
         "  priors:",
     ]
     lines += [f"    {key} = {value}" for key, value in metadata["priors"].items()]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from bilby_dingo.cli import _summary
 from bilby_dingo.network.model_file import REQUIRED_METADATA, ModelFileError, load_model, read_model_file
 from bilby_dingo.training.config import TrainingConfig
 from bilby_dingo.training.trainer import Trainer, training_chain
@@ -153,6 +154,8 @@ def test_initial_model_starts_from_its_weights_and_a_misfit_is_refused(trained_t
     chain = training_chain(read_model_file(continued.paths["model"])["metadata"]["training"])
     assert [stage["epochs_trained"] for stage in chain] == [1, 3]
     assert chain[1] == read_model_file(path)["metadata"]["training"]
+    summary = _summary(read_model_file(continued.paths["model"])["metadata"])  # bilby_dingo_info's lines
+    assert re.search(r"trained +: 1 epochs.*\n +continued from +: 3 epochs", summary)
 
     misfit = Trainer(TrainingConfig.from_dict(tiny_config_values(**{"initial-model": path, "flow-hidden": "24"})),
                      outdir=str(tmp_path / "misfit"))
