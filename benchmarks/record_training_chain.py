@@ -13,8 +13,9 @@ form the trainer now writes (``bilby_dingo.training.trainer.initial_model_record
 import argparse
 import math
 
+from bilby_dingo.cli import training_lines
 from bilby_dingo.network.model_file import atomic_torch_save, read_model_file
-from bilby_dingo.training.trainer import initial_model_record, training_chain
+from bilby_dingo.training.trainer import initial_model_record
 
 
 def check_parent(child_path, summary, parent_path, record):
@@ -47,10 +48,7 @@ def main(argv=None):
         record["path"] = summary["path"]  # where the training read it, as it recorded
         payloads[child]["metadata"]["training"]["initial_model"] = record
     atomic_torch_save(payloads[0], args.out)
-    for stage in training_chain(read_model_file(args.out)["metadata"]["training"]):
-        config = stage["config"]
-        print(f"{stage['epochs_trained']} epochs, {config['num_waveforms']} waveforms, batch {config['batch_size']}, "
-              f"{stage.get('training_time_s', 0):.0f} s on {stage.get('hardware', stage.get('device'))}")
+    print("\n".join(training_lines(read_model_file(args.out)["metadata"]["training"])))  # as bilby_dingo_info
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def train_main(argv=None):
     return 0
 
 
-def _training_lines(training):
+def training_lines(training):
     """One line per training stage, newest first: a model continued from another shows where it came from."""
     from .training.trainer import training_chain
 
@@ -73,7 +73,7 @@ def _summary(metadata):
         f"  inference parameters: {', '.join(metadata['inference_parameters'])}",
         f"  PSD family          : {', '.join(metadata['psd_family']['entries'])}",
         f"  GNPE                : {metadata['gnpe'] or 'no'}",
-        *_training_lines(training),
+        *training_lines(training),
         "  priors:",
     ]
     lines += [f"    {key} = {value}" for key, value in metadata["priors"].items()]
