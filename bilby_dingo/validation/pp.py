@@ -195,16 +195,25 @@ class RunContext:
 
 def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None, resume=True, sampler_kwargs=None):
+           proposal_kwargs=None, resume=True, sampler_kwargs=None, first_injection=0):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
     it (at most ``max_samples``). ``proposal_kwargs`` go to the network proposal (e.g. ``gnpe_chains``),
     ``sampler_kwargs`` to the dingo sampler (e.g. ``refine=False``, ``refine_draws``).
     Each finished injection is recorded in ``outdir/injections/`` (its table row, credible levels and
-    the random state after it); with ``resume`` a rerun with the same settings continues after the last
-    recorded one and gives the same injections and numbers as an uninterrupted run.
+    the random state after it); with ``resume`` a rerun with the same settings skips the recorded ones
+    and gives the same injections and numbers as an uninterrupted run.
+
+    ``first_injection`` > 0 analyses only injections ``first_injection`` … ``num_injections`` − 1: a share
+    of one run that another process can analyse beside a run from 0 into the same ``outdir``. The
+    injections are one random stream, so the share first replays the cheap, stream-consuming part of each
+    earlier injection that has no record (simulation and the network's own draws: seconds, no
+    importance sampling) to reach the same random state. It writes records only; a final run over all
+    injections (every one recorded) writes the plots and the summary.
     """
+    if not 0 <= first_injection < num_injections:
+        raise ValueError(f"first_injection={first_injection} must lie in [0, num_injections={num_injections}).")
     os.makedirs(os.path.join(outdir, "injections"), exist_ok=True)
     loaded = load_model(model_path, device=device)
     metadata = loaded[1]
@@ -228,7 +237,8 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
     records, resumed = [], 0
     for index in range(num_injections):
         record_path = os.path.join(outdir, "injections", f"injection_{index}.json")
-        if resume and len(records) == index and os.path.exists(record_path):
+        # Read afresh each time: a share running beside this run may have recorded it meanwhile.
+        if resume and os.path.exists(record_path):
             with open(record_path) as stream:
                 record = json.load(stream)
             if record["settings"] != settings:
@@ -239,11 +249,19 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
             records.append(record)
             resumed += 1
             continue
+        if index < first_injection:
+            _simulate_injection(index, rng, settings=analysis, context=context)  # only to advance rng
+            continue
         records.append(_analyse_injection(index, rng, settings=analysis, context=context))
         records[-1]["settings"] = settings
         _write_json(record_path, records[-1])
     if resumed:
         logger.info(f"Resumed: {resumed} of {num_injections} injections were analysed before.")
+    if first_injection > 0:
+        logger.info(f"Injections {first_injection} to {num_injections - 1} are recorded in {outdir}/injections; "
+                    "run again without first_injection (--first-injection) once all are recorded for the P-P "
+                    "plots and summary.")
+        return None
     labels = {key: getattr(priors.get(key), "latex_label", key) for key in keys}
     network_pvalue, network_pvalues = pp_plot([record["network_levels"] for record in records],
                                               os.path.join(outdir, "pp_network.png"), labels)
@@ -268,27 +286,56 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
     return summary
 
 
+@dataclass(frozen=True)
+class SimulatedInjection:
+    """One injection up to the network's own draws: everything that consumes the run's random stream."""
+
+    likelihood: bilby.gw.likelihood.GravitationalWaveTransient
+    analysis: bilby.core.prior.PriorDict
+    injection: dict
+    psd_entry: str
+    sampled: list
+    proposal: object
+    network: bilby.core.result.Result
+    start: float  # perf_counter before the proposal's set-up (GNPE's Gibbs chains), which counts in wall time
+
+
+def _simulate_injection(index, rng, *, settings, context):
+    """Injection ``index`` drawn from ``rng``, its proposal built and the network's own draws made.
+
+    ``rng`` draws the injection and the network's draws, and nothing after this uses it: the random state
+    after this is the state after the whole injection (what a share of a run replays,
+    :func:`run_pp`'s ``first_injection``).
+    """
+    metadata = context.loaded[1]
+    psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
+    likelihood, analysis, injection = simulate_event(
+        metadata, context.priors, rng, context.trigger_time, psd_entry, settings.marginalise,
+        lookup_table=context.lookup_table)
+    start = time.perf_counter()
+    # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
+    sampled = [key for key in context.keys if isinstance(analysis[key], bilby.core.prior.Prior)
+               and not analysis[key].is_fixed]
+    proposal = network_proposal(context.model_path, likelihood, analysis, sampled, device=settings.device,
+                                loaded_model=context.loaded, seed=settings.seed + index, **settings.proposal_kwargs)
+    draws = proposal.sample_and_log_prob(min(settings.num_samples, 5000), rng)[0]
+    network = bilby.core.result.Result(posterior=pd.DataFrame(draws), injection_parameters=injection,
+                                       search_parameter_keys=sampled, priors=analysis)
+    return SimulatedInjection(likelihood, analysis, injection, psd_entry, sampled, proposal, network, start)
+
+
 def _analyse_injection(index, rng, *, settings, context):
     """One injection: the network's draws and the importance-sampled posterior -> credible levels, table row.
 
     ``rng`` draws the injection and the network's draws; ``settings`` (:class:`InjectionSettings`) and
     ``context`` (:class:`RunContext`) are the same for every injection of the run.
     """
-    metadata = context.loaded[1]
     seed, target_n_eff, num_samples = settings.seed, settings.target_n_eff, settings.num_samples
-    psd_entry = metadata["psd_family"]["entries"][rng.integers(len(metadata["psd_family"]["entries"]))]
-    likelihood, analysis, injection = simulate_event(
-        metadata, context.priors, rng, context.trigger_time, psd_entry, settings.marginalise,
-        lookup_table=context.lookup_table)
-    start = time.perf_counter()  # the proposal's set-up (GNPE's Gibbs chains) included
-    # Learned parameters bilby marginalises are fixed by it: they are not sampled, nor P-P tested.
-    sampled = [key for key in context.keys if isinstance(analysis[key], bilby.core.prior.Prior)
-               and not analysis[key].is_fixed]
-    proposal = network_proposal(context.model_path, likelihood, analysis, sampled, device=settings.device,
-                                loaded_model=context.loaded, seed=seed + index, **settings.proposal_kwargs)
-    draws = proposal.sample_and_log_prob(min(num_samples, 5000), rng)[0]
-    network = bilby.core.result.Result(posterior=pd.DataFrame(draws), injection_parameters=injection,
-                                       search_parameter_keys=sampled, priors=analysis)
+    simulated = _simulate_injection(index, rng, settings=settings, context=context)
+    likelihood, analysis, injection = simulated.likelihood, simulated.analysis, simulated.injection
+    psd_entry, sampled, proposal, network = (simulated.psd_entry, simulated.sampled, simulated.proposal,
+                                             simulated.network)
+    start = simulated.start
     amount = dict(target_n_eff=target_n_eff, max_samples=settings.max_samples) if target_n_eff else dict(
         num_samples=num_samples)
     result = bilby.run_sampler(likelihood, analysis, sampler="dingo", proposal=proposal, **amount,
@@ -335,6 +382,9 @@ def build_parser():
     parser.add_argument("--prior-file", default=None, help="training prior file (default: the model's own)")
     parser.add_argument("--npool", type=int, default=1, help="likelihood processes per analysis (default 1)")
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto (default cpu)")
+    parser.add_argument("--first-injection", type=int, default=0,
+                        help="analyse only injections FIRST ... NUM_INJECTIONS-1, beside a run from 0 into the same "
+                             "OUTDIR (a second process); records only, the run from 0 then writes the summary")
     parser.add_argument("--no-resume", action="store_true",
                         help="analyse every injection again instead of continuing after those recorded in OUTDIR")
     parser.add_argument("--no-refine", action="store_true",
@@ -352,6 +402,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.num_injections < 2 or args.num_samples < 1:
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
+    if not 0 <= args.first_injection < args.num_injections:
+        parser.error(f"--first-injection {args.first_injection} must lie in [0, --num-injections).")
     if args.target_n_eff is not None and args.target_n_eff < 1:
         parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
     if not os.path.isfile(args.model):
@@ -366,8 +418,10 @@ def main(argv=None):
                          max_samples=args.max_samples,
                          proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
                                               gnpe_guide_draws=args.gnpe_guide_draws),
-                         resume=not args.no_resume, sampler_kwargs=dict(refine=False) if args.no_refine else None)
+                         resume=not args.no_resume, sampler_kwargs=dict(refine=False) if args.no_refine else None,
+                         first_injection=args.first_injection)
     except (ModelFileError, PriorStringError) as error:
         parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
-    print(json.dumps(summary, indent=2))
+    if summary is not None:
+        print(json.dumps(summary, indent=2))
     return 0

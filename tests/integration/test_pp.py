@@ -34,6 +34,17 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
     assert [",".join(line.split(",")[:9]) for line in (tmp_path / "pp_injections.csv").read_text().splitlines()] \
         == drop_time
 
+    # A share from injection 2, in another process's outdir, replays 0 and 1 and records exactly injection 2.
+    share = tmp_path / "share"
+    assert run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(share), num_samples=1500, seed=2,
+                  first_injection=2) is None
+    assert sorted(path.name for path in (share / "injections").iterdir()) == ["injection_2.json"]
+    shared, alone = (json.loads((folder / "injections" / "injection_2.json").read_text()) for folder in (share, tmp_path))
+    assert shared["random_state_after"] == alone["random_state_after"]
+    for record in (shared, alone):
+        record["row"].pop("wall_time_s")
+    assert shared == alone
+
 
 def test_pp_refuses_to_resume_records_made_with_other_settings(masses_model, tmp_path):
     import pytest
