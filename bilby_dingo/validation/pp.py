@@ -195,7 +195,7 @@ class RunContext:
 
 def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None, resume=True, sampler_kwargs=None, first_injection=0):
+           proposal_kwargs=None, resume=True, sampler_kwargs=None, first_injection=0, recorded_only=False):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
@@ -211,6 +211,9 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
     earlier injection that has no record (simulation and the network's own draws: seconds, no
     importance sampling) to reach the same random state. It writes records only; a final run over all
     injections (every one recorded) writes the plots and the summary.
+
+    ``recorded_only``: analyse nothing; plots and summary over the injections recorded so far (a run still
+    going, or one stopped), which the summary lists (``injections_summarised``).
     """
     if not 0 <= first_injection < num_injections:
         raise ValueError(f"first_injection={first_injection} must lie in [0, num_injections={num_injections}).")
@@ -249,6 +252,8 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
             records.append(record)
             resumed += 1
             continue
+        if recorded_only:
+            continue
         if index < first_injection:
             _simulate_injection(index, rng, settings=analysis, context=context)  # only to advance rng
             continue
@@ -257,11 +262,13 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
         _write_json(record_path, records[-1])
     if resumed:
         logger.info(f"Resumed: {resumed} of {num_injections} injections were analysed before.")
-    if first_injection > 0:
+    if first_injection > 0 and not recorded_only:
         logger.info(f"Injections {first_injection} to {num_injections - 1} are recorded in {outdir}/injections; "
                     "run again without first_injection (--first-injection) once all are recorded for the P-P "
                     "plots and summary.")
         return None
+    if len(records) < 2:
+        raise ValueError(f"{len(records)} injection(s) recorded in {outdir}/injections: a P-P plot needs at least 2.")
     labels = {key: getattr(priors.get(key), "latex_label", key) for key in keys}
     network_pvalue, network_pvalues = pp_plot([record["network_levels"] for record in records],
                                               os.path.join(outdir, "pp_network.png"), labels)
@@ -281,6 +288,9 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
         fraction_reaching_target_n_eff=float(np.mean(n_eff >= target_n_eff)) if target_n_eff else None,
         wall_time_s=float(table["wall_time_s"].sum()), resumed_injections=resumed,
     )
+    if recorded_only:
+        summary.update(num_injections=len(records), num_injections_planned=num_injections,
+                       injections_summarised=[int(record["row"]["injection"]) for record in records])
     table.to_csv(os.path.join(outdir, "pp_injections.csv"), index=False)
     _write_json(os.path.join(outdir, "pp_summary.json"), summary)
     return summary
@@ -385,6 +395,8 @@ def build_parser():
     parser.add_argument("--first-injection", type=int, default=0,
                         help="analyse only injections FIRST ... NUM_INJECTIONS-1, beside a run from 0 into the same "
                              "OUTDIR (a second process); records only, the run from 0 then writes the summary")
+    parser.add_argument("--recorded-only", action="store_true",
+                        help="analyse nothing: P-P plots and summary over the injections recorded in OUTDIR so far")
     parser.add_argument("--no-resume", action="store_true",
                         help="analyse every injection again instead of continuing after those recorded in OUTDIR")
     parser.add_argument("--no-refine", action="store_true",
@@ -419,7 +431,7 @@ def main(argv=None):
                          proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
                                               gnpe_guide_draws=args.gnpe_guide_draws),
                          resume=not args.no_resume, sampler_kwargs=dict(refine=False) if args.no_refine else None,
-                         first_injection=args.first_injection)
+                         first_injection=args.first_injection, recorded_only=args.recorded_only)
     except (ModelFileError, PriorStringError) as error:
         parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
     if summary is not None:

@@ -26,6 +26,11 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
     # A run stopped after two injections resumes with the third, exactly as if it had not stopped.
     first = (tmp_path / "pp_injections.csv").read_text()
     (tmp_path / "injections" / "injection_2.json").unlink()
+    partial = run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2,
+                     recorded_only=True)
+    assert (partial["injections_summarised"], partial["num_injections"], partial["num_injections_planned"]) \
+        == ([0, 1], 2, 3)
+    assert not (tmp_path / "injections" / "injection_2.json").exists()  # nothing analysed
     resumed = run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(tmp_path), num_samples=1500, seed=2)
     assert resumed["resumed_injections"] == 2
     for key in ["importance_sampled_pvalues", "network_pvalues", "sample_efficiency_worst"]:
