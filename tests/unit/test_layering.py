@@ -98,3 +98,15 @@ def test_no_import_cycles():
             visit(module, [module])
     assert not cycles, f"import cycles: {cycles}. Move the shared code into a module both can import."
 
+
+
+def test_every_source_folder_is_a_package_a_wheel_installs():
+    """A folder of modules without ``__init__.py`` works in an editable install (a namespace package) but is
+    left out of a wheel or ``pip install .`` by ``packages = find:`` in setup.cfg (this happened to
+    ``bilby_dingo/simulation``)."""
+    import setuptools
+
+    folders = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("*.py")
+               if "__pycache__" not in path.parts}
+    found = set(setuptools.find_packages(str(PACKAGE.parent), include=["bilby_dingo", "bilby_dingo.*"]))
+    assert folders <= found, f"add __init__.py to {sorted(folders - found)}"
