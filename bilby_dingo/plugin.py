@@ -85,6 +85,19 @@ def remove_files(paths):
             os.rmdir(folder)
 
 
+def discard_run_files(result):
+    """Remove the checkpoint and refinement files of a run whose result the caller keeps otherwise.
+
+    With bilby's ``save=False`` no result file is written, so nothing removes them (the files stay for whoever
+    wants them). A caller that keeps what it needs from the result in memory, as ``bilby_dingo_pp`` does in
+    its per-injection records, calls this instead: otherwise every analysis leaves its draws behind (9 MB an
+    injection with refinement). With ``keep_checkpoint=True`` nothing is listed, so nothing is removed.
+    """
+    paths = result.__dict__.pop("_dingo_remove_after_save", None)
+    if paths:
+        remove_files(paths)
+
+
 @functools.lru_cache(maxsize=None)
 def hdf5_by_default(result_class):
     """``result_class`` with a ``save_to_file`` that writes hdf5 where the caller chose no format, and then

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..models import default_distance_lookup_table, training_priors
 from ..network.model_file import ModelFileError, load_model
+from ..plugin import discard_run_files
 from ..prior_strings import PriorStringError
 from ..proposals.factory import network_proposal
 from ..proposals.gnpe import GIBBS_CHAINS, GIBBS_ITERATIONS, GUIDE_DRAWS
@@ -352,6 +353,7 @@ def _analyse_injection(index, rng, *, settings, context):
                                outdir=context.outdir, label=f"injection_{index}", save=False, resume=False,
                                sampling_seed=seed + index, npool=settings.npool, diagnostic_plots=False,
                                soft_init=True, **settings.sampler_kwargs)
+    discard_run_files(result)  # resume=False above: the run's checkpoint and refinement files serve nothing now
     result.injection_parameters = injection
     meta = result.meta_data["dingo"]
     optimal_snr = network_optimal_snr(likelihood)

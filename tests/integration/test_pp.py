@@ -22,6 +22,7 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
     assert json.loads((tmp_path / "pp_summary.json").read_text())["num_injections"] == 3
     assert len((tmp_path / "pp_injections.csv").read_text().strip().splitlines()) == 4
     assert summary["resumed_injections"] == 0
+    assert not list(tmp_path.glob("dingo_injection_*")), "each injection's checkpoint files must go once recorded"
 
     # A run stopped after two injections resumes with the third, exactly as if it had not stopped.
     first = (tmp_path / "pp_injections.csv").read_text()
