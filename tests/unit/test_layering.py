@@ -102,11 +102,12 @@ def test_no_import_cycles():
 
 def test_every_source_folder_is_a_package_a_wheel_installs():
     """A folder of modules without ``__init__.py`` works in an editable install (a namespace package) but is
-    left out of a wheel or ``pip install .`` by ``packages = find:`` in setup.cfg (this happened to
-    ``bilby_dingo/simulation``)."""
-    import setuptools
-
-    folders = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("*.py")
-               if "__pycache__" not in path.parts}
-    found = set(setuptools.find_packages(str(PACKAGE.parent), include=["bilby_dingo", "bilby_dingo.*"]))
-    assert folders <= found, f"add __init__.py to {sorted(folders - found)}"
+    left out of a wheel or ``pip install .``: setup.cfg's ``packages = find:`` finds regular packages only
+    (this happened to ``bilby_dingo/simulation``). setuptools is not imported here: inside the suite another
+    package may already have imported the standard library's distutils, which setuptools refuses."""
+    setup_cfg = (PACKAGE.parent / "setup.cfg").read_text()
+    assert "packages = find:" in setup_cfg and "include = bilby_dingo, bilby_dingo.*" in setup_cfg
+    folders = {path.parent for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts}
+    missing = sorted(str(folder.relative_to(PACKAGE.parent)) for folder in folders
+                     if not (folder / "__init__.py").exists())
+    assert not missing, f"add __init__.py to {missing}"
