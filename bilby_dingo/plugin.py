@@ -92,10 +92,12 @@ def discard_run_files(result):
     wants them). A caller that keeps what it needs from the result in memory, as ``bilby_dingo_pp`` does in
     its per-injection records, calls this instead: otherwise every analysis leaves its draws behind (9 MB an
     injection with refinement). With ``keep_checkpoint=True`` nothing is listed, so nothing is removed.
+    Returns the paths it removed (None when nothing was listed).
     """
     paths = result.__dict__.pop("_dingo_remove_after_save", None)
     if paths:
         remove_files(paths)
+    return paths
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,9 +118,8 @@ def hdf5_by_default(result_class):
                 extension = "hdf5"
             super().save_to_file(filename=filename, overwrite=overwrite, outdir=outdir, extension=extension,
                                  gzip=gzip)
-            paths = self.__dict__.pop("_dingo_remove_after_save", None)
+            paths = discard_run_files(self)
             if paths:
-                remove_files(paths)
                 logger.info(f"Result written: removed the checkpoint files {paths} (keep_checkpoint=True keeps them)")
 
         def __reduce_ex__(self, protocol):

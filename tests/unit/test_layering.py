@@ -99,7 +99,6 @@ def test_no_import_cycles():
     assert not cycles, f"import cycles: {cycles}. Move the shared code into a module both can import."
 
 
-
 def test_every_source_folder_is_a_package_a_wheel_installs():
     """A folder of modules without ``__init__.py`` works in an editable install (a namespace package) but is
     left out of a wheel or ``pip install .``: setup.cfg's ``packages = find:`` finds regular packages only
