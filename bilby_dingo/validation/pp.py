@@ -196,7 +196,8 @@ class RunContext:
 
 def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, prior_file=None, npool=1,
            device="cpu", trigger_time=None, marginalise=(), target_n_eff=None, max_samples=200_000,
-           proposal_kwargs=None, resume=True, sampler_kwargs=None, first_injection=0, recorded_only=False):
+           proposal_kwargs=None, resume=True, sampler_kwargs=None, first_injection=0, last_injection=None,
+           recorded_only=False):
     """Analyse ``num_injections`` injections; write P-P plots and a JSON summary to ``outdir``.
 
     ``num_samples`` proposal draws per injection, or, with ``target_n_eff``, draws until n_eff reaches
@@ -206,18 +207,22 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
     the random state after it); with ``resume`` a rerun with the same settings skips the recorded ones
     and gives the same injections and numbers as an uninterrupted run.
 
-    ``first_injection`` > 0 analyses only injections ``first_injection`` … ``num_injections`` − 1: a share
-    of one run that another process can analyse beside a run from 0 into the same ``outdir``. The
-    injections are one random stream, so the share first replays the cheap, stream-consuming part of each
-    earlier injection that has no record (simulation and the network's own draws: seconds, no
-    importance sampling) to reach the same random state. It writes records only; a final run over all
-    injections (every one recorded) writes the plots and the summary.
+    ``first_injection`` and ``last_injection`` (inclusive; default the last) restrict the analysis to a share
+    of one run, so that several processes or machines can analyse disjoint shares into the same ``outdir``
+    (e.g. 0–49 and 50–99: without ``last_injection`` the share from 0 would go on into the other's
+    injections and analyse them a second time). The injections are one random stream, so a share first
+    replays the cheap, stream-consuming part of each earlier injection that has no record (simulation and
+    the network's own draws: seconds, no importance sampling) to reach the same random state. A share
+    writes records only; a run over all injections (every one recorded) writes the plots and the summary.
 
     ``recorded_only``: analyse nothing; plots and summary over the injections recorded so far (a run still
     going, or one stopped), which the summary lists (``injections_summarised``).
     """
-    if not 0 <= first_injection < num_injections:
-        raise ValueError(f"first_injection={first_injection} must lie in [0, num_injections={num_injections}).")
+    last_injection = num_injections - 1 if last_injection is None else last_injection
+    if not 0 <= first_injection <= last_injection < num_injections:
+        raise ValueError(f"first_injection={first_injection} and last_injection={last_injection} must satisfy "
+                         f"0 <= first_injection <= last_injection < num_injections={num_injections}.")
+    is_share = first_injection > 0 or last_injection < num_injections - 1
     os.makedirs(os.path.join(outdir, "injections"), exist_ok=True)
     loaded = load_model(model_path, device=device)
     metadata = loaded[1]
@@ -239,7 +244,7 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
                                  proposal_kwargs=dict(proposal_kwargs or {}),
                                  sampler_kwargs=dict(sampler_kwargs or {}))
     records, resumed = [], 0
-    for index in range(num_injections):
+    for index in range(num_injections if recorded_only else last_injection + 1):
         record_path = os.path.join(outdir, "injections", f"injection_{index}.json")
         # Read afresh each time: a share running beside this run may have recorded it meanwhile.
         if resume and os.path.exists(record_path):
@@ -263,10 +268,10 @@ def run_pp(model_path, num_injections, outdir, *, num_samples=10_000, seed=0, pr
         _write_json(record_path, records[-1])
     if resumed:
         logger.info(f"Resumed: {resumed} of {num_injections} injections were analysed before.")
-    if first_injection > 0 and not recorded_only:
-        logger.info(f"Injections {first_injection} to {num_injections - 1} are recorded in {outdir}/injections; "
-                    "run again without first_injection (--first-injection) once all are recorded for the P-P "
-                    "plots and summary.")
+    if is_share and not recorded_only:
+        logger.info(f"Injections {first_injection} to {last_injection} are recorded in {outdir}/injections; run "
+                    "again without first_injection and last_injection (--first-injection, --last-injection) once "
+                    "all are recorded for the P-P plots and summary.")
         return None
     if len(records) < 2:
         raise ValueError(f"{len(records)} injection(s) recorded in {outdir}/injections: a P-P plot needs at least 2.")
@@ -396,7 +401,10 @@ def build_parser():
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto (default cpu)")
     parser.add_argument("--first-injection", type=int, default=0,
                         help="analyse only injections FIRST ... NUM_INJECTIONS-1, beside a run from 0 into the same "
-                             "OUTDIR (a second process); records only, the run from 0 then writes the summary")
+                             "OUTDIR (a second process); records only, a run over all then writes the summary")
+    parser.add_argument("--last-injection", type=int, default=None,
+                        help="stop after injection LAST (inclusive; default the last): with --first-injection, one "
+                             "share of a run split between processes, e.g. 0-49 and 50-99 (records only)")
     parser.add_argument("--recorded-only", action="store_true",
                         help="analyse nothing: P-P plots and summary over the injections recorded in OUTDIR so far")
     parser.add_argument("--no-resume", action="store_true",
@@ -416,8 +424,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.num_injections < 2 or args.num_samples < 1:
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
-    if not 0 <= args.first_injection < args.num_injections:
-        parser.error(f"--first-injection {args.first_injection} must lie in [0, --num-injections).")
+    last = args.num_injections - 1 if args.last_injection is None else args.last_injection
+    if not 0 <= args.first_injection <= last < args.num_injections:
+        parser.error(f"--first-injection {args.first_injection} and --last-injection {last} must satisfy "
+                     f"0 <= FIRST <= LAST < --num-injections {args.num_injections}.")
     if args.target_n_eff is not None and args.target_n_eff < 1:
         parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
     if not os.path.isfile(args.model):
@@ -433,7 +443,8 @@ def main(argv=None):
                          proposal_kwargs=dict(gnpe_chains=args.gnpe_chains, gnpe_iterations=args.gnpe_iterations,
                                               gnpe_guide_draws=args.gnpe_guide_draws),
                          resume=not args.no_resume, sampler_kwargs=dict(refine=False) if args.no_refine else None,
-                         first_injection=args.first_injection, recorded_only=args.recorded_only)
+                         first_injection=args.first_injection, last_injection=args.last_injection,
+                         recorded_only=args.recorded_only)
     except (ModelFileError, PriorStringError) as error:
         parser.exit(2, f"bilby_dingo_pp: error: {error}\n")
     if summary is not None:

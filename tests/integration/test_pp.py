@@ -51,6 +51,14 @@ def test_pp_over_a_few_injections(masses_model, tmp_path):
         record["row"].pop("wall_time_s")
     assert shared == alone
 
+    # A share 0-0 into the same outdir stops at its last injection: it does not go on into 1 (nor 2's range).
+    assert run_pp(masses_model, **PLAIN, num_injections=3, outdir=str(share), num_samples=1500, seed=2,
+                  last_injection=0) is None
+    assert sorted(path.name for path in (share / "injections").iterdir()) == ["injection_0.json", "injection_2.json"]
+    first_share = json.loads((share / "injections" / "injection_0.json").read_text())
+    assert first_share["random_state_after"] == json.loads(
+        (tmp_path / "injections" / "injection_0.json").read_text())["random_state_after"]
+
 
 def test_pp_refuses_to_resume_records_made_with_other_settings(masses_model, tmp_path):
     import pytest
@@ -80,6 +88,12 @@ def test_pp_cli_rejects_too_few_injections(masses_model, capsys):
     with pytest.raises(SystemExit):
         main([masses_model, "--num-injections", "1"])
     assert "--num-injections must be at least 2" in capsys.readouterr().err
+
+
+def test_pp_cli_rejects_a_share_that_ends_before_it_starts(masses_model, capsys):
+    with pytest.raises(SystemExit):
+        main([masses_model, "--num-injections", "4", "--first-injection", "3", "--last-injection", "1"])
+    assert "--first-injection 3 and --last-injection 1 must satisfy" in capsys.readouterr().err
 
 
 def test_pp_cli_no_refine_records_plain_importance_sampling(masses_model, tmp_path, capsys):
