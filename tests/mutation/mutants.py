@@ -33,6 +33,7 @@ PROXY_DENSITY = "bilby_dingo/proposals/proxy_density.py"
 SKY_FRAME = "bilby_dingo/proposals/sky_frame.py"
 FITTED = "bilby_dingo/proposals/fitted.py"
 FITTED_FLOW = "bilby_dingo/proposals/fitted_flow.py"
+DETECTOR = "bilby_dingo/simulation/detector.py"
 
 T_STATISTICS = "tests/unit/test_statistics.py"
 T_DRIVER = "tests/unit/test_driver.py"
@@ -199,6 +200,16 @@ MUTANTS = [
            'samples["ra"] = ra_at_event_time(samples["ra"], self.event.trigger_time + offset,\n'
            '                                             self.metadata["reference_time"] + offset)',
            ("tests/unit/test_simulation.py",), "ra must move by the sidereal time from training to the event"),
+    Mutant("batch-sidereal-rate-solar", DETECTOR,
+           "SIDEREAL_RATE = 2 * np.pi * 1.00273781191135448 / 86400.0",
+           "SIDEREAL_RATE = 2 * np.pi / 86400.0",
+           ("tests/unit/test_simulation.py",), "the Earth turns once per sidereal, not solar, day: a training batch's "
+           "sky would rotate at the wrong rate"),
+    Mutant("batch-sidereal-leap-second-check-dropped", DETECTOR,
+           "    if abs(at_end - at_start - SIDEREAL_RATE * (end - start)) > SIDEREAL_TOLERANCE:\n",
+           "    if False:\n",
+           ("tests/unit/test_simulation.py",), "across a leap second bilby's GMST jumps: a linear batch value would "
+           "differ from bilby's by a second of rotation"),
     Mutant("network-ra-images-dropped", NETWORK,
            "        for image in (-1, 0, 1):",
            "        for image in (0,):",

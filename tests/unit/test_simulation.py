@@ -4,7 +4,8 @@ import bilby
 import numpy as np
 import pytest
 
-from bilby_dingo.simulation.detector import antenna_patterns, ra_at_event_time, time_delay_from_geocenter
+from bilby_dingo.simulation.detector import (antenna_patterns, ra_at_event_time, sidereal_time,
+                                             time_delay_from_geocenter)
 from bilby_dingo.simulation.noise import PSDError, PSDFamily, load_psd, whitening_factor
 from bilby_dingo.simulation.waveforms import REFERENCE_DISTANCE
 from tests.simulation_fixtures import REFERENCE_TIME, SETTINGS, bilby_interferometers, make_simulator
@@ -23,6 +24,35 @@ def test_antenna_patterns_and_delays_match_bilby(name):
         assert f_plus[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], TIMES[i], PSI[i], "plus"), abs=1e-12)
         assert f_cross[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], TIMES[i], PSI[i], "cross"), abs=1e-12)
         assert delays[i] == pytest.approx(ifo.time_delay_from_geocenter(RA[i], DEC[i], TIMES[i]), abs=1e-15)
+
+
+LEAP_SECOND_GPS = 1167264018.0  # 2017-01-01 00:00:00 UTC, just after the leap second of 2016-12-31
+
+
+@pytest.mark.parametrize("start", [1_126_259_462.4, REFERENCE_TIME, 1_900_000_000.0])
+@pytest.mark.parametrize("span", [0.2, 10.0])
+def test_batch_sidereal_time_is_bilbys_within_its_rounding(start, span):
+    times = start + RNG.uniform(0, span, 4000)
+    gmst = bilby.gw.utils.greenwich_mean_sidereal_time(times)
+    # bilby's own value rounds to ~3e-9 rad (a Julian date in double precision).
+    np.testing.assert_allclose(sidereal_time(times), gmst, rtol=0, atol=1e-8)
+
+
+def test_batch_sidereal_time_falls_back_to_bilby_per_time_over_long_spans_and_leap_seconds():
+    for times in (TIMES, LEAP_SECOND_GPS + np.linspace(-3, 3, 1001)):
+        np.testing.assert_array_equal(sidereal_time(times), bilby.gw.utils.greenwich_mean_sidereal_time(times))
+
+
+def test_antenna_patterns_and_delays_of_a_training_batch_match_bilby():
+    """A batch within the trained time window takes the batch sidereal time: bilby's numbers to ~1e-9."""
+    ifo = bilby.gw.detector.get_empty_interferometer("L1")
+    times = REFERENCE_TIME + RNG.uniform(-0.1, 0.1, 40)
+    f_plus, f_cross = antenna_patterns(ifo.geometry.detector_tensor, RA, DEC, times, PSI)
+    delays = time_delay_from_geocenter(ifo.geometry.vertex, RA, DEC, times)
+    for i in range(len(RA)):
+        assert f_plus[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "plus"), abs=1e-8)
+        assert f_cross[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "cross"), abs=1e-8)
+        assert delays[i] == pytest.approx(ifo.time_delay_from_geocenter(RA[i], DEC[i], times[i]), abs=1e-10)
 
 
 def test_right_ascension_conversion_keeps_the_detector_frame_response():
