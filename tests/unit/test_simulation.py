@@ -4,8 +4,7 @@ import bilby
 import numpy as np
 import pytest
 
-from bilby_dingo.simulation.detector import (antenna_patterns, ra_at_event_time, sidereal_time,
-                                             time_delay_from_geocenter)
+from bilby_dingo.simulation.detector import antenna_patterns, ra_at_event_time, sidereal_time, time_delay_from_geocenter
 from bilby_dingo.simulation.noise import PSDError, PSDFamily, load_psd, whitening_factor
 from bilby_dingo.simulation.waveforms import REFERENCE_DISTANCE
 from tests.simulation_fixtures import REFERENCE_TIME, SETTINGS, bilby_interferometers, make_simulator
