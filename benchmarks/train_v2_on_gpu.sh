@@ -7,6 +7,8 @@
 #   VARIANTS=v2d bash benchmarks/train_v2_on_gpu.sh /tmp/v2 490
 #   VARIANTS=v2e bash benchmarks/train_v2_on_gpu.sh /tmp/v2 195
 #   python benchmarks/record_training_chain.py /tmp/v2/v2e/v2e_model.pt /tmp/v2/v2d/v2d_model.pt $V1_MODEL --out MODEL
+# Next (not run yet): VARIANTS=v3a bash benchmarks/train_v2_on_gpu.sh /tmp/v3 480 — v2 continued on fresh
+# waveforms; the trainer records v2's whole training chain in the new file itself.
 # (V1_MODEL below; v2d was run with learning-rate=2e-4 on the command line, now its own setting).
 #
 # Measured on an H100 (2026-11-26): two jobs sharing the GPU each trained only ~8.5k samples/s, and the
@@ -71,6 +73,12 @@ for variant in $VARIANTS; do
         # then nested v2d's and v1's training records into it)
         v2e) OWN=("$LOUDER" initial-model="$OUTDIR/v2d/v2d_model.pt" num-waveforms=1000000 batch-size=4096
                   learning-rate=1e-4 seed=3) ;;
+        # v3a, for the next lease: the shipped v2 continued on 1M *fresh* waveforms (seed 4), lr 1e-4 cosine
+        # (v2e's rate, at which v2's loss was still falling: -1.31 -> -1.41 in 11 epochs). Budget ~480 s of
+        # a 10-minute call. Measure the simulation first (profile_training_step.py, docs/validation.md "The
+        # training batch's host-side time"): the sidereal time per batch cut the host work ~5x on the CPU.
+        v3a) OWN=("$LOUDER" initial-model=bilby_dingo/models/default_bbh_model.pt num-waveforms=1000000
+                  batch-size=4096 learning-rate=1e-4 seed=4) ;;
         *) echo "unknown variant $variant"; exit 5 ;;
     esac
     python3 examples/train_within_budget.py bilby_dingo/models/default_bbh.ini --outdir "$OUTDIR/$variant" \
