@@ -1,6 +1,6 @@
 """Host-side time of one training batch (issue 16): the per-sample numpy work that the GPU simulator leaves
 on the CPU (``TorchTrainingDataSimulator.simulate``: extrinsic draws, PSD draws, detector geometry, GNPE
-proxies), with the sidereal time per batch (``simulation.detector.sidereal_time``) and, for comparison,
+proxies), with the sidereal time per 8 s cell (``simulation.detector.sidereal_time``) and, for comparison,
 bilby's per-time sidereal time. On a lent GPU this part ran in a thread beside the training step, which
 waited for the simulation 80-85% of each epoch (docs/validation.md, "v2, shipped").
 
@@ -12,6 +12,7 @@ No waveforms are generated: the geometry and draws do not depend on them.
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -62,6 +63,18 @@ def host_work(simulator, size, rng):
         simulator._draw_proxies(theta, extrinsic, extrinsic["geocent_time"][:, None] + delays, rng)
 
 
+def processor_name():
+    """The CPU model, as /proc/cpuinfo names it (platform.processor() is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="bilby_dingo/models/default_bbh.ini")
@@ -77,18 +90,19 @@ def main():
                                                        simulator.time_prior_width / 2, size)
         row = dict(batch_size=size,
                    host_work_ms=milliseconds(lambda: host_work(simulator, size, rng), args.repeats),
-                   sidereal_time_per_batch_ms=milliseconds(lambda: sidereal_time(times), args.repeats),
+                   sidereal_time_per_cell_ms=milliseconds(lambda: sidereal_time(times), args.repeats),
                    bilby_sidereal_time_per_time_ms=milliseconds(lambda: greenwich_mean_sidereal_time(times),
                                                                 args.repeats))
-        row["host_work_with_per_time_sidereal_ms"] = (row["host_work_ms"] - row["sidereal_time_per_batch_ms"]
+        row["host_work_with_per_time_sidereal_ms"] = (row["host_work_ms"] - row["sidereal_time_per_cell_ms"]
                                                       + row["bilby_sidereal_time_per_time_ms"])
         row["host_samples_per_s"] = 1e3 * size / row["host_work_ms"]
         rows.append(row)
         print(json.dumps({key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}))
     if args.out:
         with open(args.out, "w") as stream:
-            json.dump(dict(machine=platform.processor() or platform.machine(), config=args.config, rows=rows),
+            json.dump(dict(machine=processor_name(), cores=os.cpu_count(), config=args.config, rows=rows),
                       stream, indent=2)
+            stream.write("\n")
 
 
 if __name__ == "__main__":

@@ -12,40 +12,50 @@ import numpy as np
 from bilby.gw.utils import greenwich_mean_sidereal_time
 
 SPEED_OF_LIGHT = 299792458.0  # m/s, as bilby (scipy.constants.c)
-# GMST advances by 2π per sidereal day: 1.00273781191135448 turns per day of UT1 (IERS Conventions 2010).
-SIDEREAL_RATE = 2 * np.pi * 1.00273781191135448 / 86400.0  # rad/s
-LINEAR_SIDEREAL_SPAN = 10.0  # s: times closer together than this get bilby's GMST by its linear run
-# bilby's GMST rounds to ~3e-9 rad (a Julian date of 2.46e6 days in double precision); a leap second inside
-# the span shifts it by 7.3e-5 rad, which this tolerance catches.
-SIDEREAL_TOLERANCE = 1e-7  # rad
+# The linear coefficient of bilby's GMST formula (IAU 1982, as lal's XLALGreenwichMeanSiderealTime): 8640184.812866
+# sidereal seconds per Julian century of UT1 on top of one per second.
+SIDEREAL_RATE = (1 + 8640184.812866 / (36525 * 86400)) * 2 * np.pi / 86400  # rad/s
+# sidereal_time gives each time bilby's GMST at the start of its cell (a multiple of SIDEREAL_CELL seconds of GPS
+# time) plus the rate times the offset, so that the value depends on the time alone. Over a cell the formula's
+# quadratic term changes GMST by ~1e-22 rad, far below bilby's own rounding (~3e-9 rad: a Julian date of 2.46e6
+# days in double precision). Short cells keep the times near a leap second few: bilby's GMST of GPS time jumps by
+# a second of rotation (7.3e-5 rad) there, and those cells get bilby's value per time.
+SIDEREAL_CELL = 8.0  # s
+SIDEREAL_TOLERANCE = 1e-7  # rad: a cell whose end disagrees with its start by more holds a leap second
 
 
 def sidereal_time(times):
-    """bilby's Greenwich mean sidereal time (rad) of GPS ``times``, computed once per batch, not once per time.
+    """bilby's Greenwich mean sidereal time (rad) of GPS ``times``: one bilby call per 8-second cell, not per time.
 
-    Over a few seconds GMST runs linearly at :data:`SIDEREAL_RATE` (its acceleration changes it by ~1e-19 rad
-    per second squared), so a batch whose times span at most :data:`LINEAR_SIDEREAL_SPAN` takes bilby's value
-    at its earliest time plus the rate times the offset: the same numbers as bilby's per-time values to within
-    their own rounding (~3e-9 rad), at a fraction of the cost. bilby's GMST per time (~6 µs each) was the
-    largest host-side cost of a training batch (23 ms of 4096 samples). A batch that spans more, or whose
-    span holds a leap second (bilby's GMST of GPS time jumps by one second of rotation there), gets bilby's
-    value per time.
+    bilby's ``greenwich_mean_sidereal_time`` costs 3–5 µs a time; for a training batch of 4096 samples that was
+    14–22 ms, most of the batch's host-side work (``benchmarks/simulation_host_time.py``). Each time here takes
+    bilby's value at the start of its cell plus :data:`SIDEREAL_RATE` times its offset: bilby's value per time to
+    within bilby's own rounding (≤ 3e-9 rad measured), a function of the time alone (not of the other times in the
+    array). Cells holding a leap second get bilby's value per time, as do arrays with non-finite times or with
+    about as many cells as times. The training simulator uses it (:meth:`DetectorProjector.projection_coefficients_and_delays`);
+    inference keeps bilby's value per time, so that the proposal's density is bilby's geometry to the last digit.
     """
     times = np.asarray(times, dtype=float)
-    if times.size < 3:
+    if times.size < 2 or not np.all(np.isfinite(times)):
         return greenwich_mean_sidereal_time(times)
-    start, end = float(np.min(times)), float(np.max(times))
-    if not end - start <= LINEAR_SIDEREAL_SPAN:  # also catches NaN
+    starts = np.floor(times / SIDEREAL_CELL) * SIDEREAL_CELL
+    cells, cell_of = np.unique(starts, return_inverse=True)
+    if 2 * cells.size >= times.size:  # two bilby calls per cell would cost more than one per time
         return greenwich_mean_sidereal_time(times)
-    at_start, at_end = greenwich_mean_sidereal_time(np.array([start, end]))
-    if abs(at_end - at_start - SIDEREAL_RATE * (end - start)) > SIDEREAL_TOLERANCE:
-        return greenwich_mean_sidereal_time(times)
-    return at_start + SIDEREAL_RATE * (times - start)
+    at_start = greenwich_mean_sidereal_time(cells)
+    linear = np.abs(greenwich_mean_sidereal_time(cells + SIDEREAL_CELL) - at_start
+                    - SIDEREAL_RATE * SIDEREAL_CELL) <= SIDEREAL_TOLERANCE
+    cell_of = cell_of.reshape(times.shape)
+    gmst = at_start[cell_of] + SIDEREAL_RATE * (times - starts)
+    leap = ~linear[cell_of]
+    if leap.any():
+        gmst[leap] = greenwich_mean_sidereal_time(times[leap])
+    return gmst
 
 
 def _sky_angles(ra, dec, time, gmst=None):
     if gmst is None:
-        gmst = sidereal_time(time)
+        gmst = greenwich_mean_sidereal_time(np.asarray(time, dtype=float))
     return np.asarray(ra) - np.fmod(gmst, 2 * np.pi), np.pi / 2 - np.asarray(dec)
 
 
@@ -90,8 +100,6 @@ def ra_at_event_time(ra_reference, reference_times, event_times):
 
     ``reference_times`` are t_ref + Δt (training), ``event_times`` are T + Δt (the event).
     """
-    # bilby's value per time (not the batch sidereal_time): the shifted ra then gives bilby's response at the
-    # event time to its last digits (~1e-12 s in the delays); this runs once per draw, not per training sample.
     shift = greenwich_mean_sidereal_time(np.asarray(event_times, dtype=float)) - greenwich_mean_sidereal_time(
         np.asarray(reference_times, dtype=float))
     return np.mod(np.asarray(ra_reference) + shift, 2 * np.pi)
@@ -123,7 +131,8 @@ class DetectorProjector:
         Each of shape (n, n_detectors).
         """
         geocent_time = np.asarray(geocent_time, dtype=float)
-        # Sidereal time once per batch, shared by every detector.
+        # Once per batch, shared by every detector; per 8 s cell (sidereal_time), as this is the training
+        # simulator's geometry, where bilby's per-time value was most of a batch's host-side cost.
         gmst = sidereal_time(geocent_time)
         f_plus, f_cross, delays = [], [], []
         for tensor, vertex in zip(self.detector_tensors, self.vertices):

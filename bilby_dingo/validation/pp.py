@@ -400,8 +400,9 @@ def build_parser():
     parser.add_argument("--npool", type=int, default=1, help="likelihood processes per analysis (default 1)")
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto (default cpu)")
     parser.add_argument("--first-injection", type=int, default=0,
-                        help="analyse only injections FIRST ... NUM_INJECTIONS-1, beside a run from 0 into the same "
-                             "OUTDIR (a second process); records only, a run over all then writes the summary")
+                        help="analyse only injections FIRST ... LAST (--last-injection, default NUM_INJECTIONS-1), beside "
+                             "another share into the same OUTDIR (a second process); records only, a run over all then "
+                             "writes the summary")
     parser.add_argument("--last-injection", type=int, default=None,
                         help="stop after injection LAST (inclusive; default the last): with --first-injection, one "
                              "share of a run split between processes, e.g. 0-49 and 50-99 (records only)")
@@ -426,8 +427,10 @@ def main(argv=None):
         parser.error("--num-injections must be at least 2 and --num-samples positive.")
     last = args.num_injections - 1 if args.last_injection is None else args.last_injection
     if not 0 <= args.first_injection <= last < args.num_injections:
-        parser.error(f"--first-injection {args.first_injection} and --last-injection {last} must satisfy "
-                     f"0 <= FIRST <= LAST < --num-injections {args.num_injections}.")
+        given = "" if args.last_injection is not None else " (its default: --num-injections - 1)"
+        parser.error(f"--first-injection {args.first_injection} and --last-injection {last}{given} must satisfy "
+                     f"0 <= FIRST <= LAST < --num-injections {args.num_injections}: a share is the injections "
+                     "FIRST to LAST of the run; choose them within it.")
     if args.target_n_eff is not None and args.target_n_eff < 1:
         parser.error("--target-n-eff must be positive (leave it out to draw --num-samples per injection).")
     if not os.path.isfile(args.model):

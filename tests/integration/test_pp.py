@@ -94,6 +94,18 @@ def test_pp_cli_rejects_a_share_that_ends_before_it_starts(masses_model, capsys)
     with pytest.raises(SystemExit):
         main([masses_model, "--num-injections", "4", "--first-injection", "3", "--last-injection", "1"])
     assert "--first-injection 3 and --last-injection 1 must satisfy" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([masses_model, "--num-injections", "4", "--first-injection", "4"])
+    assert "--last-injection 3 (its default: --num-injections - 1)" in capsys.readouterr().err
+
+
+def test_pp_cli_passes_the_share_to_run_pp(masses_model, monkeypatch):
+    import bilby_dingo.validation.pp as pp
+
+    received = {}
+    monkeypatch.setattr(pp, "run_pp", lambda *args, **kwargs: received.update(kwargs))
+    main([masses_model, "--num-injections", "6", "--first-injection", "2", "--last-injection", "4"])
+    assert (received["first_injection"], received["last_injection"]) == (2, 4)
 
 
 def test_pp_cli_no_refine_records_plain_importance_sampling(masses_model, tmp_path, capsys):

@@ -201,14 +201,15 @@ MUTANTS = [
            '                                             self.metadata["reference_time"] + offset)',
            ("tests/unit/test_simulation.py",), "ra must move by the sidereal time from training to the event"),
     Mutant("batch-sidereal-rate-solar", DETECTOR,
-           "SIDEREAL_RATE = 2 * np.pi * 1.00273781191135448 / 86400.0",
-           "SIDEREAL_RATE = 2 * np.pi / 86400.0",
+           "SIDEREAL_RATE = (1 + 8640184.812866 / (36525 * 86400)) * 2 * np.pi / 86400  # rad/s",
+           "SIDEREAL_RATE = 2 * np.pi / 86400  # rad/s",
            ("tests/unit/test_simulation.py",), "the Earth turns once per sidereal, not solar, day: a training batch's "
            "sky would rotate at the wrong rate"),
     Mutant("batch-sidereal-leap-second-check-dropped", DETECTOR,
-           "    if abs(at_end - at_start - SIDEREAL_RATE * (end - start)) > SIDEREAL_TOLERANCE:\n",
-           "    if False:\n",
-           ("tests/unit/test_simulation.py",), "across a leap second bilby's GMST jumps: a linear batch value would "
+           "    linear = np.abs(greenwich_mean_sidereal_time(cells + SIDEREAL_CELL) - at_start\n"
+           "                    - SIDEREAL_RATE * SIDEREAL_CELL) <= SIDEREAL_TOLERANCE\n",
+           "    linear = np.ones(cells.size, dtype=bool)\n",
+           ("tests/unit/test_simulation.py",), "across a leap second bilby's GMST jumps: a linear cell value would "
            "differ from bilby's by a second of rotation"),
     Mutant("network-ra-images-dropped", NETWORK,
            "        for image in (-1, 0, 1):",

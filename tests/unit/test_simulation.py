@@ -28,30 +28,57 @@ def test_antenna_patterns_and_delays_match_bilby(name):
 LEAP_SECOND_GPS = 1167264018.0  # 2017-01-01 00:00:00 UTC, just after the leap second of 2016-12-31
 
 
-@pytest.mark.parametrize("start", [1_126_259_462.4, REFERENCE_TIME, 1_900_000_000.0])
+@pytest.mark.parametrize("start", [1_126_259_462.4, 1_380_000_000.0, 1_900_000_000.0])
 @pytest.mark.parametrize("span", [0.2, 10.0])
-def test_batch_sidereal_time_is_bilbys_within_its_rounding(start, span):
+def test_sidereal_time_per_cell_is_bilbys_within_its_rounding(start, span):
     times = start + RNG.uniform(0, span, 4000)
     gmst = bilby.gw.utils.greenwich_mean_sidereal_time(times)
     # bilby's own value rounds to ~3e-9 rad (a Julian date in double precision).
     np.testing.assert_allclose(sidereal_time(times), gmst, rtol=0, atol=1e-8)
 
 
-def test_batch_sidereal_time_falls_back_to_bilby_per_time_over_long_spans_and_leap_seconds():
-    for times in (TIMES, LEAP_SECOND_GPS + np.linspace(-3, 3, 1001)):
-        np.testing.assert_array_equal(sidereal_time(times), bilby.gw.utils.greenwich_mean_sidereal_time(times))
+def test_sidereal_time_is_a_function_of_each_time_alone_and_calls_bilby_per_cell(monkeypatch):
+    from bilby_dingo.simulation import detector
+
+    times = REFERENCE_TIME + RNG.uniform(-0.1, 0.1, 4000)
+    alone = sidereal_time(times[:10])
+    mixed = sidereal_time(np.concatenate([times[:10], REFERENCE_TIME - 5.3 + RNG.uniform(0, 20, 500)]))
+    np.testing.assert_array_equal(mixed[:10], alone)  # the other times in the array change nothing
+    evaluated = []
+
+    def counting(values):
+        evaluated.append(np.size(values))
+        return bilby.gw.utils.greenwich_mean_sidereal_time(values)
+
+    monkeypatch.setattr(detector, "greenwich_mean_sidereal_time", counting)
+    sidereal_time(times)
+    assert sum(evaluated) <= 4  # a batch within ±0.1 s: the start and end of at most two cells
 
 
-def test_antenna_patterns_and_delays_of_a_training_batch_match_bilby():
-    """A batch within the trained time window takes the batch sidereal time: bilby's numbers to ~1e-9."""
-    ifo = bilby.gw.detector.get_empty_interferometer("L1")
+def test_sidereal_time_is_bilbys_per_time_across_a_leap_second_and_over_long_spans():
+    across = LEAP_SECOND_GPS + np.linspace(-3, 3, 1001)
+    gmst = bilby.gw.utils.greenwich_mean_sidereal_time(across)
+    assert np.max(np.abs(np.diff(gmst))) > 5e-5  # bilby's GMST of GPS time jumps by a second of rotation here
+    np.testing.assert_allclose(sidereal_time(across), gmst, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(sidereal_time(TIMES), bilby.gw.utils.greenwich_mean_sidereal_time(TIMES))
+
+
+def test_training_projection_matches_bilby_antenna_response_and_delays():
+    """The training simulator's geometry (sidereal time per cell) gives bilby's numbers to ~1e-9."""
+    from bilby_dingo.simulation.detector import DetectorProjector
+
+    ifos = bilby.gw.detector.InterferometerList(["H1", "L1"])
     times = REFERENCE_TIME + RNG.uniform(-0.1, 0.1, 40)
-    f_plus, f_cross = antenna_patterns(ifo.geometry.detector_tensor, RA, DEC, times, PSI)
-    delays = time_delay_from_geocenter(ifo.geometry.vertex, RA, DEC, times)
-    for i in range(len(RA)):
-        assert f_plus[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "plus"), abs=1e-8)
-        assert f_cross[i] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "cross"), abs=1e-8)
-        assert delays[i] == pytest.approx(ifo.time_delay_from_geocenter(RA[i], DEC[i], times[i]), abs=1e-10)
+    projector = DetectorProjector(ifos, np.array([20.0, 100.0]), REFERENCE_TIME - 2)
+    f_plus, f_cross, _, delays = projector.projection_coefficients_and_delays(RA, DEC, times, PSI)
+    for column, ifo in enumerate(ifos):
+        for i in range(len(RA)):
+            assert f_plus[i, column] == pytest.approx(ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "plus"),
+                                                      abs=1e-8)
+            assert f_cross[i, column] == pytest.approx(
+                ifo.antenna_response(RA[i], DEC[i], times[i], PSI[i], "cross"), abs=1e-8)
+            assert delays[i, column] == pytest.approx(ifo.time_delay_from_geocenter(RA[i], DEC[i], times[i]),
+                                                      abs=1e-10)
 
 
 def test_right_ascension_conversion_keeps_the_detector_frame_response():
