@@ -50,9 +50,15 @@ def main(argv=None):
                         help="redraw each injection until its network optimal SNR reaches this")
     parser.add_argument("--dynesty-only", action="store_true",
                         help="run (or resume) only dynesty; a later run without it reuses dynesty's result files")
+    parser.add_argument("--dingo-only", action="store_true",
+                        help="run only dingo (no dynesty, no comparison): its efficiency, n_eff, calls and log Z on the "
+                             "same injections, e.g. to re-measure dingo against an earlier dynesty run's figures")
     parser.add_argument("--seeded-check", action="store_true",
                         help="also importance-sample from a proposal seeded by dynesty's posterior (no network)")
     args = parser.parse_args(argv)
+    if args.dingo_only and args.dynesty_only:
+        parser.error("--dingo-only and --dynesty-only exclude each other: give one of them, or neither for the "
+                     "comparison.")
     bilby.core.utils.setup_logger(log_level="WARNING")
     os.makedirs(args.outdir, exist_ok=True)
 
@@ -78,6 +84,12 @@ def main(argv=None):
                 if isinstance(analysis[key], bilby.core.prior.Prior) and not analysis[key].is_fixed]
         common = dict(outdir=os.path.join(args.outdir, f"injection_{index}"), save="hdf5", npool=args.npool,
                       injection_parameters=injection)
+        if args.dingo_only:
+            rows.append(dict(injection=index, psd=psd_entry, network_optimal_snr=snr,
+                             **dingo_alone(args, likelihood, analysis, common, args.seed + index)))
+            print(json.dumps(rows[-1]), flush=True)
+            write_summary(args, rows)
+            continue
         dynesty, dynesty_seconds = dynesty_reference(likelihood, analysis, common["outdir"],
                                                      dynesty_settings(args), args.seed + index, injection,
                                                      args.npool)
@@ -106,6 +118,23 @@ def main(argv=None):
             print_seeded(row["reference_seeded"])
         write_summary(args, rows)  # after every injection: a stopped run keeps the finished ones
     return 0
+
+
+def dingo_alone(args, likelihood, analysis, common, seed):
+    """dingo's own figures on one injection (``--dingo-only``): the settings of the comparison, no dynesty."""
+    start = time.perf_counter()
+    result = bilby.run_sampler(likelihood, analysis, sampler="dingo", model=args.model, label="dingo",
+                               target_n_eff=args.target_n_eff, max_samples=args.max_samples, resume=False,
+                               sampling_seed=seed, **common)
+    dingo = result.meta_data["dingo"]
+    return dict(sample_efficiency=dingo["sample_efficiency"], n_eff=dingo["n_eff"],
+                likelihood_calls_dingo=int(result.num_likelihood_evaluations),
+                refinement_likelihood_calls=int(dingo["refinement_likelihood_evaluations"]),
+                log_evidence_dingo=result.log_evidence, log_evidence_err_dingo=result.log_evidence_err,
+                frozen_rounds=dingo["refinement"].get("frozen_rounds"),
+                refinement_rounds=len(dingo["refinement"].get("rounds", {}).get("round", [])) - 1,
+                validation_rounds=dingo["refinement"].get("validation_rounds"),
+                wall_time_dingo_s=time.perf_counter() - start)
 
 
 def print_seeded(seeded):
