@@ -52,7 +52,8 @@ def main(argv=None):
                         help="run (or resume) only dynesty; a later run without it reuses dynesty's result files")
     parser.add_argument("--dingo-only", action="store_true",
                         help="run only dingo (no dynesty, no comparison): its efficiency, n_eff, calls and log Z on the "
-                             "same injections, e.g. to re-measure dingo against an earlier dynesty run's figures")
+                             "same injections, e.g. to re-measure dingo against an earlier dynesty run's figures; it writes "
+                             "OUTDIR/model_vs_dynesty.json too: give it an outdir of its own")
     parser.add_argument("--seeded-check", action="store_true",
                         help="also importance-sample from a proposal seeded by dynesty's posterior (no network)")
     args = parser.parse_args(argv)

@@ -16,10 +16,10 @@ SPEED_OF_LIGHT = 299792458.0  # m/s, as bilby (scipy.constants.c)
 # sidereal seconds per Julian century of UT1 on top of one per second.
 SIDEREAL_RATE = (1 + 8640184.812866 / (36525 * 86400)) * 2 * np.pi / 86400  # rad/s
 # sidereal_time gives each time bilby's GMST at the start of its cell (a multiple of SIDEREAL_CELL seconds of GPS
-# time) plus the rate times the offset, so that the value depends on the time alone. Over a cell the formula's
-# quadratic term changes GMST by ~1e-22 rad, far below bilby's own rounding (~3e-9 rad: a Julian date of 2.46e6
-# days in double precision). Short cells keep the times near a leap second few: bilby's GMST of GPS time jumps by
-# a second of rotation (7.3e-5 rad) there, and those cells get bilby's value per time.
+# time) plus the rate times the offset, so that the value depends on the time alone. Over a cell the rate left out
+# by the formula's quadratic term changes GMST by ~1e-14 rad, far below bilby's own rounding (~3e-9 rad: a Julian
+# date of 2.46e6 days in double precision). Short cells keep few times near a leap second: bilby's GMST of GPS time
+# jumps by a second of rotation (7.3e-5 rad) there, and those cells get bilby's value per time.
 SIDEREAL_CELL = 8.0  # s
 SIDEREAL_TOLERANCE = 1e-7  # rad: a cell whose end disagrees with its start by more holds a leap second
 
@@ -27,30 +27,33 @@ SIDEREAL_TOLERANCE = 1e-7  # rad: a cell whose end disagrees with its start by m
 def sidereal_time(times):
     """bilby's Greenwich mean sidereal time (rad) of GPS ``times``: one bilby call per 8-second cell, not per time.
 
-    bilby's ``greenwich_mean_sidereal_time`` costs 3–5 µs a time; for a training batch of 4096 samples that was
-    14–22 ms, most of the batch's host-side work (``benchmarks/simulation_host_time.py``). Each time here takes
+    bilby's ``greenwich_mean_sidereal_time`` costs 3.3–4.2 µs a time; for a training batch of 4096 samples that was
+    13–15 ms, most of the batch's host-side work (``benchmarks/simulation_host_time.py``). Each time here takes
     bilby's value at the start of its cell plus :data:`SIDEREAL_RATE` times its offset: bilby's value per time to
-    within bilby's own rounding (≤ 3e-9 rad measured), a function of the time alone (not of the other times in the
-    array). Cells holding a leap second get bilby's value per time, as do arrays with non-finite times or with
-    about as many cells as times. The training simulator uses it (:meth:`DetectorProjector.projection_coefficients_and_delays`);
-    inference keeps bilby's value per time, so that the proposal's density is bilby's geometry to the last digit.
+    within bilby's own rounding (≤ 2.6e-9 rad measured), and a function of the time alone, whatever else the array
+    holds. Cells holding a leap second get bilby's value per time; non-finite times give bilby's answer (NaN). The
+    training simulator uses it (:meth:`DetectorProjector.projection_coefficients_and_delays`); inference keeps
+    bilby's value per time, so that the proposal's density is bilby's geometry to the last digit.
     """
-    times = np.asarray(times, dtype=float)
-    if times.size < 2 or not np.all(np.isfinite(times)):
-        return greenwich_mean_sidereal_time(times)
-    starts = np.floor(times / SIDEREAL_CELL) * SIDEREAL_CELL
+    shape = np.shape(times)
+    times = np.atleast_1d(np.asarray(times, dtype=float)).ravel()
+    finite = np.isfinite(times)
+    gmst = np.empty(times.shape)
+    if not finite.all():
+        gmst[~finite] = greenwich_mean_sidereal_time(times[~finite])
+    values = times[finite]
+    starts = np.floor(values / SIDEREAL_CELL) * SIDEREAL_CELL
     cells, cell_of = np.unique(starts, return_inverse=True)
-    if 2 * cells.size >= times.size:  # two bilby calls per cell would cost more than one per time
-        return greenwich_mean_sidereal_time(times)
     at_start = greenwich_mean_sidereal_time(cells)
     linear = np.abs(greenwich_mean_sidereal_time(cells + SIDEREAL_CELL) - at_start
                     - SIDEREAL_RATE * SIDEREAL_CELL) <= SIDEREAL_TOLERANCE
-    cell_of = cell_of.reshape(times.shape)
-    gmst = at_start[cell_of] + SIDEREAL_RATE * (times - starts)
+    cell_of = cell_of.reshape(values.shape)
+    per_cell = at_start[cell_of] + SIDEREAL_RATE * (values - starts)
     leap = ~linear[cell_of]
     if leap.any():
-        gmst[leap] = greenwich_mean_sidereal_time(times[leap])
-    return gmst
+        per_cell[leap] = greenwich_mean_sidereal_time(values[leap])
+    gmst[finite] = per_cell
+    return gmst.reshape(shape)
 
 
 def _sky_angles(ra, dec, time, gmst=None):
