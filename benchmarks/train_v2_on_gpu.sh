@@ -76,7 +76,7 @@ for variant in $VARIANTS; do
         # v3a, for the next lease: the shipped v2 continued on 1M *fresh* waveforms (seed 4), lr 1e-4 cosine
         # (v2e's rate, at which v2's loss was still falling: -1.31 -> -1.41 in 11 epochs). Budget ~480 s of
         # a 10-minute call. Measure the simulation first (profile_training_step.py, docs/validation.md "The
-        # training batch's host-side time"): the sidereal time per 8 s cell cut the host work 3-5x on the CPU.
+        # training batch's host-side time"): the sidereal time per 8 s cell cut the host work 3-5.6x on the CPU.
         v3a) OWN=("$LOUDER" initial-model=bilby_dingo/models/default_bbh_model.pt num-waveforms=1000000
                   batch-size=4096 learning-rate=1e-4 seed=4) ;;
         *) echo "unknown variant $variant"; exit 5 ;;

@@ -27,8 +27,8 @@ SIDEREAL_TOLERANCE = 1e-7  # rad: a cell whose end disagrees with its start by m
 def sidereal_time(times):
     """bilby's Greenwich mean sidereal time (rad) of GPS ``times``: one bilby call per 8-second cell, not per time.
 
-    bilby's ``greenwich_mean_sidereal_time`` costs 3.3–4.2 µs a time; for a training batch of 4096 samples that was
-    13–15 ms, most of the batch's host-side work (``benchmarks/simulation_host_time.py``). Each time here takes
+    bilby's ``greenwich_mean_sidereal_time`` costs 3.3–4.9 µs a time; for a training batch of 4096 samples that was
+    13–16 ms, most of the batch's host-side work (``benchmarks/simulation_host_time.py``). Each time here takes
     bilby's value at the start of its cell plus :data:`SIDEREAL_RATE` times its offset: bilby's value per time to
     within bilby's own rounding (≤ 2.6e-9 rad measured), and a function of the time alone, whatever else the array
     holds. Cells holding a leap second get bilby's value per time; non-finite times give bilby's answer (NaN). The
