@@ -68,7 +68,7 @@ def use_drawing_base(scales, shares):
     fitted_flow.SplineFlowDensity.__init__ = init
 
 
-def run_once(seed, npool, outdir, target_n_eff=2000, max_samples=200_000):
+def run_once(seed, npool, outdir, target_n_eff=2000, max_samples=200_000, refine_draws=5000):
     ifos, generator = simulated_data(seed=7)
     priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
     likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
@@ -78,7 +78,8 @@ def run_once(seed, npool, outdir, target_n_eff=2000, max_samples=200_000):
     start = time.perf_counter()
     result = bilby.run_sampler(likelihood, priors, sampler="dingo", target_n_eff=target_n_eff, max_samples=max_samples,
                                npool=npool, outdir=outdir, label="trial", injection_parameters=INJECTION,
-                               sampling_seed=seed, resume=False, save=False, diagnostic_plots=False)
+                               sampling_seed=seed, resume=False, save=False, diagnostic_plots=False,
+                               refine_draws=refine_draws)
     wall = time.perf_counter() - start
     dingo = result.meta_data["dingo"]
     samples = result.nested_samples
@@ -90,6 +91,7 @@ def run_once(seed, npool, outdir, target_n_eff=2000, max_samples=200_000):
                 likelihood_calls=int(result.num_likelihood_evaluations),
                 refinement_calls=int(dingo["refinement_likelihood_evaluations"]),
                 validation_rounds=int(dingo["refinement"]["validation_rounds"]),
+                frozen_pooled_efficiency=float(dingo["refinement"].get("frozen_pooled_efficiency", np.nan)),
                 rounds=len(dingo["refinement"]["rounds"]["round"]),
                 pareto_k=float(dingo["pareto_k"]), log_bayes_factor=float(log_bf),
                 log_evidence_err=float(result.log_evidence_err),
@@ -105,6 +107,7 @@ def main(argv=None):
     parser.add_argument("--npool", type=int, default=2)
     parser.add_argument("--target-n-eff", type=int, default=2000, help="the main example's 2000 by default")
     parser.add_argument("--max-samples", type=int, default=200_000)
+    parser.add_argument("--refine-draws", type=int, default=5000, help="draws per refinement round")
     parser.add_argument("--out", default="flow_tail_trial.json")
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in args.variants]
@@ -113,7 +116,7 @@ def main(argv=None):
         for name, scales, shares in variants:
             use_drawing_base(scales, shares)
             for seed in args.seeds:
-                measured = run_once(seed, args.npool, outdir, args.target_n_eff, args.max_samples)
+                measured = run_once(seed, args.npool, outdir, args.target_n_eff, args.max_samples, args.refine_draws)
                 record = dict(variant=name, scales=scales, shares=shares, **measured)
                 records.append(record)
                 print(json.dumps(record), flush=True)
