@@ -14,7 +14,7 @@ runs at ``target_n_eff=40000``, seeds 101–103, made with this script's ``--tar
 
     python benchmarks/flow_tail_trial.py --seeds 1 2 3 4 5 6 \\
         --variants default:1.25,2.5:0.85,0.15 tail4:1.25,2.5,4:0.8,0.15,0.05 --out trial.json
-    python benchmarks/flow_tail_trial.py --seeds 101 102 103 --target-n-eff 40000 --max-samples 1000000 \
+    python benchmarks/flow_tail_trial.py --seeds 101 102 103 --target-n-eff 40000 --max-samples 1000000 \\
         --out reference.json
 
 A variant is NAME:SCALES:SHARES (comma-separated, shares summing to 1). Every weight stays exact in every
@@ -34,9 +34,8 @@ import numpy as np
 # quickstart.py is an example script, not part of the installed package.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
-from quickstart import INJECTION, TRIGGER_TIME, simulated_data  # noqa: E402
+from quickstart import INJECTION, analysis  # noqa: E402
 
-import bilby_dingo  # noqa: E402
 from bilby_dingo.models import default_distance_lookup_table  # noqa: E402
 from bilby_dingo.proposals import fitted_flow  # noqa: E402
 
@@ -55,26 +54,20 @@ def parse_variant(text):
     return name, scales, shares
 
 
+# fitted_flow's constants name a two-part base; a variant may have more parts, so flows get it at construction.
+SPLINE_FLOW_INIT = fitted_flow.SplineFlowDensity.__init__
+
+
 def use_drawing_base(scales, shares):
     """Make every flow built from now on draw from Σ shares_j N(0, scales_j²) (stored flows keep theirs)."""
-    original = fitted_flow.SplineFlowDensity.__dict__.get("_trial_original_init",
-                                                          fitted_flow.SplineFlowDensity.__init__)
-    fitted_flow.SplineFlowDensity._trial_original_init = original
-
     def init(self, flow, architecture, base_scales=None, base_shares=None, training_steps=None):
-        original(self, flow, architecture, scales if base_scales is None else base_scales,
-                 shares if base_shares is None else base_shares, training_steps)
+        SPLINE_FLOW_INIT(self, flow, architecture, scales if base_scales is None else base_scales,
+                         shares if base_shares is None else base_shares, training_steps)
 
     fitted_flow.SplineFlowDensity.__init__ = init
 
 
-def run_once(seed, npool, outdir, target_n_eff=2000, max_samples=200_000, refine_draws=5000):
-    ifos, generator = simulated_data(seed=7)
-    priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
-    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
-        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
-        distance_marginalization_lookup_table=default_distance_lookup_table(
-            os.path.join(outdir, "distance_marginalization_lookup.npz")))
+def run_once(likelihood, priors, seed, npool, outdir, target_n_eff=2000, max_samples=200_000, refine_draws=5000):
     start = time.perf_counter()
     result = bilby.run_sampler(likelihood, priors, sampler="dingo", target_n_eff=target_n_eff, max_samples=max_samples,
                                npool=npool, outdir=outdir, label="trial", injection_parameters=INJECTION,
@@ -113,10 +106,13 @@ def main(argv=None):
     variants = [parse_variant(text) for text in args.variants]
     records = []
     with tempfile.TemporaryDirectory() as outdir:
+        likelihood, priors = analysis(default_distance_lookup_table(
+            os.path.join(outdir, "distance_marginalization_lookup.npz")))
         for name, scales, shares in variants:
             use_drawing_base(scales, shares)
             for seed in args.seeds:
-                measured = run_once(seed, args.npool, outdir, args.target_n_eff, args.max_samples, args.refine_draws)
+                measured = run_once(likelihood, priors, seed, args.npool, outdir, args.target_n_eff, args.max_samples,
+                                    args.refine_draws)
                 record = dict(variant=name, scales=scales, shares=shares, **measured)
                 records.append(record)
                 print(json.dumps(record), flush=True)

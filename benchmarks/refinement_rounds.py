@@ -27,7 +27,7 @@ import numpy as np
 # quickstart.py is an example script, not part of the installed package.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
-from quickstart import TRIGGER_TIME, simulated_data  # noqa: E402
+from quickstart import analysis  # noqa: E402
 
 import bilby_dingo  # noqa: E402
 import bilby_dingo.importance_sampling.refinement as refinement  # noqa: E402
@@ -67,11 +67,7 @@ def main(argv=None):
     lookup_table = bilby_dingo.models.default_distance_lookup_table(
         os.path.join(args.outdir, "distance_marginalization_lookup.npz"))
     if args.survey_injection is None:
-        ifos, generator = simulated_data(seed=7)
-        priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME)
-        likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
-            ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
-            distance_marginalization_lookup_table=lookup_table)
+        likelihood, priors = analysis(lookup_table)
     else:
         metadata = load_model(bilby_dingo.default_model())[1]
         likelihood, priors, _, psd_entry, snr = simulate_event_in_snr_band(

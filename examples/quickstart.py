@@ -46,6 +46,20 @@ def simulated_data(seed):
     return ifos, generator
 
 
+def analysis(lookup_table, model=None):
+    """The example's likelihood (distance and phase marginalised) and prior, on the data of :func:`simulated_data`.
+
+    ``lookup_table``: the path of bilby's distance-marginalisation table (``default_distance_lookup_table``).
+    """
+    ifos, generator = simulated_data(seed=7)
+    # The default model's training prior, with the time prior over the trained window (trigger ± 0.1 s).
+    priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME, model=model)
+    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
+        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
+        distance_marginalization_lookup_table=lookup_table)
+    return likelihood, priors
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--outdir", default="outdir_quickstart")
@@ -57,13 +71,8 @@ def main():
     args = parser.parse_args()
     start = time.perf_counter()
 
-    ifos, generator = simulated_data(seed=7)
-    # The default model's training prior, with the time prior over the trained window (trigger ± 0.1 s).
-    priors = bilby_dingo.models.analysis_priors(TRIGGER_TIME, model=args.model)
-    likelihood = bilby.gw.likelihood.GravitationalWaveTransient(
-        ifos, generator, priors=priors, distance_marginalization=True, phase_marginalization=True,
-        distance_marginalization_lookup_table=default_distance_lookup_table(
-            os.path.join(args.outdir, "distance_marginalization_lookup.npz")))
+    likelihood, priors = analysis(default_distance_lookup_table(
+        os.path.join(args.outdir, "distance_marginalization_lookup.npz")), model=args.model)
 
     model = dict(model=args.model) if args.model else {}
     result = bilby.run_sampler(
