@@ -22,6 +22,7 @@ variant; only the efficiency and the cost change.
 """
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -67,12 +68,14 @@ def use_drawing_base(scales, shares):
     fitted_flow.SplineFlowDensity.__init__ = init
 
 
-def run_once(likelihood, priors, seed, npool, outdir, target_n_eff=2000, max_samples=200_000, refine_draws=5000):
+def run_once(likelihood, priors, seed, npool, outdir, target_n_eff=2000, max_samples=200_000, refine_draws=5000,
+             tempered_share=None):
     start = time.perf_counter()
+    extra = {} if tempered_share is None else dict(refine_tempered_share=tempered_share)
     result = bilby.run_sampler(likelihood, priors, sampler="dingo", target_n_eff=target_n_eff, max_samples=max_samples,
                                npool=npool, outdir=outdir, label="trial", injection_parameters=INJECTION,
                                sampling_seed=seed, resume=False, save=False, diagnostic_plots=False,
-                               refine_draws=refine_draws)
+                               refine_draws=refine_draws, **extra)
     wall = time.perf_counter() - start
     dingo = result.meta_data["dingo"]
     samples = result.nested_samples
@@ -84,6 +87,7 @@ def run_once(likelihood, priors, seed, npool, outdir, target_n_eff=2000, max_sam
                 likelihood_calls=int(result.num_likelihood_evaluations),
                 refinement_calls=int(dingo["refinement_likelihood_evaluations"]),
                 validation_rounds=int(dingo["refinement"]["validation_rounds"]),
+                tempered_share=float(dingo["refinement"].get("tempered_share", 0.0)),
                 frozen_pooled_efficiency=float(dingo["refinement"].get("frozen_pooled_efficiency", np.nan)),
                 rounds=len(dingo["refinement"]["rounds"]["round"]),
                 pareto_k=float(dingo["pareto_k"]), log_bayes_factor=float(log_bf),
@@ -101,6 +105,8 @@ def main(argv=None):
     parser.add_argument("--target-n-eff", type=int, default=2000, help="the main example's 2000 by default")
     parser.add_argument("--max-samples", type=int, default=200_000)
     parser.add_argument("--refine-draws", type=int, default=5000, help="draws per refinement round")
+    parser.add_argument("--tempered-shares", nargs="+", type=float, default=[None],
+                        help="refine_tempered_share values to run each variant with (default: the sampler's)")
     parser.add_argument("--out", default="flow_tail_trial.json")
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in args.variants]
@@ -110,17 +116,20 @@ def main(argv=None):
             os.path.join(outdir, "distance_marginalization_lookup.npz")))
         for name, scales, shares in variants:
             use_drawing_base(scales, shares)
-            for seed in args.seeds:
-                measured = run_once(likelihood, priors, seed, args.npool, outdir, args.target_n_eff, args.max_samples,
-                                    args.refine_draws)
-                record = dict(variant=name, scales=scales, shares=shares, **measured)
-                records.append(record)
-                print(json.dumps(record), flush=True)
-                with open(args.out, "w") as file:
-                    json.dump(dict(command=" ".join(sys.argv), records=records), file, indent=1)
-    for name, _, _ in variants:
-        rows = [record for record in records if record["variant"] == name]
-        print(f"{name}: median efficiency {100 * np.median([r['sample_efficiency'] for r in rows]):.1f}%, median "
+            for tempered_share in args.tempered_shares:
+                for seed in args.seeds:
+                    measured = run_once(likelihood, priors, seed, args.npool, outdir, args.target_n_eff,
+                                        args.max_samples, args.refine_draws, tempered_share)
+                    record = dict(variant=name, scales=scales, shares=shares, **measured)
+                    records.append(record)
+                    print(json.dumps(record), flush=True)
+                    with open(args.out, "w") as file:
+                        json.dump(dict(command=" ".join(sys.argv), records=records), file, indent=1)
+    for (name, _, _), share in itertools.product(variants, sorted({r["tempered_share"] for r in records})):
+        rows = [record for record in records if record["variant"] == name and record["tempered_share"] == share]
+        z = [r["z_against_reference"] for r in rows]
+        print(f"{name}, tempered share {share}: z mean {np.mean(z):.2f} (sd {np.std(z, ddof=1) if len(z) > 1 else 0:.2f}), "
+              f"median efficiency {100 * np.median([r['sample_efficiency'] for r in rows]):.1f}%, median "
               f"calls {np.median([r['likelihood_calls'] for r in rows]):.0f}, validation rounds "
               f"{sum(r['validation_rounds'] for r in rows)}, z {[round(r['z_against_reference'], 2) for r in rows]}, "
               f"median wall {np.median([r['wall_time_s'] for r in rows]):.0f} s")

@@ -34,7 +34,8 @@ def run_one(likelihood, analysis, injection, model, refine, index, args):
         max_samples=args.max_samples if refine else (args.off_max_samples or args.max_samples), npool=args.npool, sampling_seed=args.seed + index, resume=False, save=False,
         outdir=os.path.join(args.outdir, f"injection_{index}"), label=f"refine_{'on' if refine else 'off'}",
         injection_parameters=injection, diagnostic_plots=False,
-        **({} if args.gnpe_iterations is None else dict(gnpe_iterations=args.gnpe_iterations)))
+        **({} if args.gnpe_iterations is None else dict(gnpe_iterations=args.gnpe_iterations)),
+        **({} if args.refine_tempered_share is None else dict(refine_tempered_share=args.refine_tempered_share)))
     seconds = time.perf_counter() - start
     meta = result.meta_data["dingo"]
     rounds = meta["refinement"].get("rounds", {})
@@ -65,6 +66,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--modes", nargs="+", default=["on", "off"], choices=["on", "off"])
     parser.add_argument("--marginalise", nargs="*", default=["distance", "phase"], choices=sorted(MARGINALISABLE))
+    parser.add_argument("--refine-tempered-share", type=float, default=None,
+                        help="the sampler's refine_tempered_share (default: the sampler's)")
     parser.add_argument("--gnpe-iterations", type=int, default=None,
                         help="GNPE Gibbs iterations (default: the sampler's); see benchmarks/gnpe_gibbs_iterations.py")
     parser.add_argument("--outdir", default="outdir_refinement")
@@ -104,7 +107,8 @@ def write_summary(args, rows):
     with atomic_path(os.path.join(args.outdir, "refinement_efficiency.json"), suffix=".json") as temporary, \
             open(temporary, "w") as stream:
         json.dump(dict(model=args.model, seed=args.seed, target_n_eff=args.target_n_eff, max_samples=args.max_samples,
-                       off_max_samples=args.off_max_samples, npool=args.npool, gnpe_iterations=args.gnpe_iterations, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
+                       off_max_samples=args.off_max_samples, npool=args.npool, gnpe_iterations=args.gnpe_iterations,
+                       refine_tempered_share=args.refine_tempered_share, marginalised=args.marginalise, min_snr=args.min_snr, max_snr=args.max_snr,
                        injections=rows), stream, indent=2)
 
 

@@ -146,6 +146,18 @@ def _unit_interval(name, value):
     return number
 
 
+def _share(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise SettingsError(f"{name} must be a number in [0, 1), got {value!r} (a bool).")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number in [0, 1), got {value!r}.") from None
+    if not 0 <= number < 1:
+        raise SettingsError(f"{name}={number} must lie in [0, 1) (0 turns it off).")
+    return number
+
+
 def _sampling_seed(name, value):
     if value is None:
         return None
@@ -244,6 +256,10 @@ class DingoSettings:
     refine_alpha: float = keyword(
         0.1, _unit_interval, "weight α of the base proposal in the defensive mixture: every weight ≤ 1/α × the "
         "base proposal's")
+    refine_tempered_share: float = keyword(
+        0.2, _share, "share s of the frozen proposal's fitted part drawn from a fit to the tempered posterior "
+        "(Lπ)^½, which reaches further along curved correlations than any fit to the posterior: Q = α q₀ + "
+        "(1 − α)[(1 − s) q_fit + s q_tempered]; 0: none")
     refine_target_efficiency: float = keyword(0.2, _unit_interval, "round-0 efficiency at which nothing is refined")
     refine_max_components: int = keyword(8, _required_positive_int, "most Student-t components of a fit")
     refine_density: str = keyword(

@@ -27,7 +27,7 @@ import numpy as np
 
 # Sampler keywords that change the draws of a given seed.
 DRAW_SETTINGS = ("batch_size", "refine", "refine_draws", "refine_max_rounds", "refine_alpha", "refine_target_efficiency",
-                 "refine_max_components")
+                 "refine_max_components", "refine_density", "refine_tempered_share")
 
 # Attributes bilby sets on a likelihood that do not change its value.
 BOOKKEEPING = ("label", "outdir")

@@ -389,29 +389,40 @@ class FittedDensity:
 
 
 class DensityEnsemble:
-    """The equal-weight mixture (1/K) Σ_k q_k of fitted densities over the same parameters.
+    """The mixture Σ_k s_k q_k of fitted densities over the same parameters (equal shares s_k = 1/K by default).
 
     Refinement's fits from successive rounds are noisy estimates of one posterior; their average misses
     less of it than any one of them (the χ² divergence that sets the efficiency is convex in the proposal).
+    Unequal shares mix such an average with a broader fit (the frozen proposal's tempered share).
     """
 
-    def __init__(self, members):
+    def __init__(self, members, shares=None):
         self.members = list(members)
         self.keys = list(self.members[0].keys)
         if any(sorted(member.keys) != sorted(self.keys) for member in self.members):
             raise ValueError("The densities of an ensemble must cover the same parameters.")
+        self.shares = None if shares is None else np.asarray(shares, dtype=float)
+        if self.shares is not None and (self.shares.shape != (len(self.members),) or np.any(self.shares <= 0)
+                                        or abs(self.shares.sum() - 1) > 1e-12):
+            raise ValueError(f"Ensemble shares {shares}: one positive share per member, summing to 1.")
+
+    def _shares(self):
+        return np.full(len(self.members), 1 / len(self.members)) if self.shares is None else self.shares
 
     def log_prob(self, samples):
-        return logsumexp([member.log_prob(samples) for member in self.members], axis=0) - np.log(len(self.members))
+        return logsumexp([np.log(share) + member.log_prob(samples)
+                          for share, member in zip(self._shares(), self.members)], axis=0)
 
     def sample(self, n, rng):
-        counts = rng.multinomial(n, np.full(len(self.members), 1 / len(self.members)))
+        counts = rng.multinomial(n, self._shares())
         parts = [member.sample(count, rng) for member, count in zip(self.members, counts) if count]
         order = rng.permutation(n)
         return {key: np.concatenate([part[key] for part in parts])[order] for key in self.keys}
 
     def describe(self):
-        return f"equal mixture of {len(self.members)} fitted densities ({self.members[0].describe()})"
+        if self.shares is None:
+            return f"equal mixture of {len(self.members)} fitted densities ({self.members[0].describe()})"
+        return " + ".join(f"{share:.2g} × ({member.describe()})" for share, member in zip(self.shares, self.members))
 
     @property
     def num_components(self):
@@ -421,6 +432,8 @@ class DensityEnsemble:
         hasher = hashlib.sha256(b"ensemble")
         for member in self.members:
             hasher.update(member.digest().encode())
+        if self.shares is not None:
+            hasher.update(np.ascontiguousarray(self.shares).tobytes())
         return hasher.hexdigest()[:16]
 
 

@@ -430,20 +430,27 @@ def test_a_validation_round_is_pooled_with_its_frozen_proposals_density_and_surv
     fitted = len(outcome.rounds) - 1
     assert fitted >= 2
     frozen = [1, fitted]  # a mixture of two rounds' proposals, as choose_frozen may freeze
-    final = refiner._evaluate(refiner.mixture([outcome.densities[0], outcome.densities[-1]]), 1500,
+    number = len(outcome.rounds)  # the validation round's number: the tempered fit is kept under it
+    tempered, first_fit, last_fit = refiner._tempered[number], outcome.densities[0], outcome.densities[-1]
+    final = refiner._evaluate(refiner.frozen_proposal([first_fit, last_fit], tempered), 1500,
                               np.random.default_rng(9))
     assert not refiner.undercovers(outcome, final)  # one batch is never judged
     refiner.add_validation_round(final, frozen)
-    number = len(outcome.rounds) - 1
     rounds, densities, stores = refiner._state
     pool = refiner._pooled(stores, densities)
-    expected = logsumexp(pool.log_components[frozen], axis=0) - np.log(len(frozen))
-    np.testing.assert_allclose(pool.log_components[number], expected)
+    # α q₀ + (1 − α)[(1 − s) (q_1 + q_fitted)/2 + s q_tempered], written out.
+    alpha, share = settings.refine_alpha, settings.refine_tempered_share
+    theta = {key: pool.theta[:, i] for i, key in enumerate(keys)}
+    fits = (np.exp(first_fit.log_prob(theta)) + np.exp(last_fit.log_prob(theta))) / 2
+    expected = np.log(alpha * np.exp(pool.log_components[0])
+                      + (1 - alpha) * ((1 - share) * fits + share * np.exp(tempered.log_prob(theta))))
+    np.testing.assert_allclose(pool.log_components[number], expected, rtol=1e-9)
     np.testing.assert_allclose(pool.log_components[number][-1500:], final.log_proposal[:1500], atol=1e-9)
     # Reloaded from the state file: the same pool, and the round budget counts fitted rounds only.
     reloaded = refinement()
     reloaded_rounds, reloaded_densities, reloaded_stores = reloaded._load_state()
     assert reloaded._validation_members == {number: frozen}
+    assert reloaded._tempered[number].digest() == tempered.digest()
     np.testing.assert_array_equal(reloaded._pooled(reloaded_stores, reloaded_densities).log_components,
                                   pool.log_components)
     assert fitted < settings.refine_max_rounds and refiner.can_continue()
@@ -453,3 +460,45 @@ def test_a_validation_round_is_pooled_with_its_frozen_proposals_density_and_surv
     assert len(again.rounds) == settings.refine_max_rounds + 2 and not refiner.can_continue()
     assert again.rounds[number + 1].num_components > 0 or again.rounds[number + 1].beta is not None
     assert number not in again.frozen_rounds
+
+
+def test_the_frozen_proposals_tempered_share_is_fitted_to_the_posterior_at_temperature_two():
+    """The frozen proposal is α q₀ + (1 − α)[(1 − s) q_fit + s q_T] with q_T fitted to (Lπ)^½: for a Gaussian
+    posterior well inside a box prior, a Gaussian with twice the posterior's covariance and its mean (not a step
+    towards the pooled proposals, which sit 0.3 away). With s = 0 the plain fit is frozen and nothing more is fitted."""
+    mean, cov = correlated_gaussian(dim=3, sd=0.2)
+    keys = ["x0", "x1", "x2"]
+    base = MultivariateStudentTProposal(keys, mean + 0.3, 16 * cov, dof=5)
+    log_likelihood = gaussian_log_likelihood(mean, cov)
+
+    def refine(share):
+        settings = replace(DingoSettings.from_kwargs(dict(target_n_eff=1000)), refine_draws=2000,
+                           refine_tempered_share=share)
+        refiner = ProposalRefinement(base, box_priors(keys), keys, log_likelihood, settings, 3, np.random.default_rng(0))
+        return refiner, refiner.run()
+
+    refiner, outcome = refine(0.2)
+    assert outcome.frozen_rounds != [0] and outcome.as_dict()["tempered_share"] == 0.2
+    tempered = refiner._tempered[len(outcome.rounds)]
+    rng = np.random.default_rng(4)
+    draws = tempered.sample(50_000, rng)
+    points = np.column_stack([draws[key] for key in keys])
+    np.testing.assert_allclose(points.mean(axis=0), mean, atol=0.04)
+    # Against a fit to the posterior itself (the same family, so the same inflation of a fitted Student-t).
+    fits = [refiner._state[1][number - 1] for number in outcome.frozen_rounds]
+    fit_draws = fits[0].sample(50_000, rng)
+    fit_cov = np.cov(np.column_stack([fit_draws[key] for key in keys]).T)
+    ratio = np.linalg.eigvals(np.linalg.solve(fit_cov, np.cov(points.T))).real
+    assert np.all((ratio > 1.6) & (ratio < 2.5)), ratio
+    # The frozen density, written out from its parts.
+    check = {key: points[:500, i] for i, key in enumerate(keys)}
+    log_fit = logsumexp([fit.log_prob(check) for fit in fits], axis=0) - np.log(len(fits))
+    expected = np.log(0.1 * np.exp(base.log_prob(check)) + 0.9 * (0.8 * np.exp(log_fit) + 0.2 * np.exp(tempered.log_prob(check))))
+    np.testing.assert_allclose(outcome.proposal.log_prob(check), expected, rtol=1e-10)
+
+    plain_refiner, plain = refine(0.0)
+    assert plain.as_dict()["tempered_share"] == 0.0 and not plain_refiner._tempered
+    plain_fits = [plain_refiner._state[1][number - 1] for number in plain.frozen_rounds]
+    log_plain = logsumexp([fit.log_prob(check) for fit in plain_fits], axis=0) - np.log(len(plain_fits))
+    np.testing.assert_allclose(plain.proposal.log_prob(check),
+                               np.logaddexp(np.log(0.1) + base.log_prob(check), np.log(0.9) + log_plain), rtol=1e-10)

@@ -101,3 +101,14 @@ def test_npool_parsing(given, expected):
 def test_bad_npool_is_a_settings_error(given):
     with pytest.raises(SettingsError, match="npool must be a positive integer"):
         parse_npool("npool", given)
+
+
+@pytest.mark.parametrize("given, expected", [("0.3", 0.3), (0, 0.0), (0.0, 0.0)])
+def test_refine_tempered_share_parsing(given, expected):
+    assert DingoSettings.from_kwargs(dict(refine_tempered_share=given)).refine_tempered_share == expected
+
+
+@pytest.mark.parametrize("given", [1, 1.2, -0.1, "x", True])
+def test_bad_refine_tempered_share_names_its_range(given):
+    with pytest.raises(SettingsError, match=r"refine_tempered_share.*\[0, 1\)"):
+        DingoSettings.from_kwargs(dict(refine_tempered_share=given))
