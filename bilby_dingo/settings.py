@@ -45,13 +45,17 @@ def _positive_int(key, value):
     return number
 
 
-def _positive_float(key, value):
+def _float(key, value, expected="a number"):
     if isinstance(value, (bool, np.bool_)):
-        raise SettingsError(f"{key} must be a number, got {value!r} (a bool).")
+        raise SettingsError(f"{key} must be {expected}, got {value!r} (a bool).")
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise SettingsError(f"{key} must be a number, got {value!r}.") from None
+        raise SettingsError(f"{key} must be {expected}, got {value!r}.") from None
+
+
+def _positive_float(key, value):
+    number = _float(key, value)
     if not number > 0:
         raise SettingsError(f"{key} must be positive, got {value!r}.")
     return number
@@ -147,12 +151,7 @@ def _unit_interval(name, value):
 
 
 def _share(name, value):
-    if isinstance(value, (bool, np.bool_)):
-        raise SettingsError(f"{name} must be a number in [0, 1), got {value!r} (a bool).")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name} must be a number in [0, 1), got {value!r}.") from None
+    number = _float(name, value, "a number in [0, 1)")
     if not 0 <= number < 1:
         raise SettingsError(f"{name}={number} must lie in [0, 1) (0 turns it off).")
     return number

@@ -281,8 +281,8 @@ class ProposalRefinement:
         tempered = None
         if frozen_rounds != [0] and self.settings.refine_tempered_share > 0:
             tempered = self._tempered_fit(pool, len(rounds))
-            log_tempered = self._defensive(pool.log_components[0], self._log_fit(tempered, ("tempered", len(rounds)),
-                                                                                 stores), pool.log_auxiliary)
+            log_tempered = self._log_tempered_proposal(tempered, len(rounds), pool.log_components[0],
+                                                       pool.log_auxiliary, stores)
             frozen_estimate = self._estimate(pool, frozen_rounds, log_tempered)
         proposal = self.base if frozen_rounds == [0] else self.frozen_proposal(
             [densities[number - 1] for number in frozen_rounds], tempered)
@@ -439,8 +439,7 @@ class ProposalRefinement:
             log_members = logsumexp([log_components[m] for m in members], axis=0) - np.log(len(members))
             tempered = self._tempered.get(j + 1)
             if tempered is not None:
-                log_tempered = self._defensive(log_base, self._log_fit(tempered, ("tempered", j + 1), stores),
-                                               log_auxiliary)
+                log_tempered = self._log_tempered_proposal(tempered, j + 1, log_base, log_auxiliary, stores)
                 log_members = self._with_tempered_share(log_members, log_tempered)
             log_components.append(log_members)
         log_likelihood = np.concatenate([store.log_likelihood[:store.num_evaluated] for store in stores])
@@ -466,6 +465,11 @@ class ProposalRefinement:
         alpha = self.settings.refine_alpha
         with np.errstate(invalid="ignore"):
             return np.logaddexp(np.log(alpha) + log_base, np.log1p(-alpha) + log_fit + log_auxiliary)
+
+    def _log_tempered_proposal(self, tempered, number, log_base, log_auxiliary, stores):
+        """log Q_T = log(α q₀ + (1 − α) q_tempered ρ) at every round's draws, for the tempered fit kept under
+        ``number``."""
+        return self._defensive(log_base, self._log_fit(tempered, ("tempered", number), stores), log_auxiliary)
 
     def _with_tempered_share(self, log_proposal, log_tempered):
         """log((1 − s) Q + s Q_T) = log(α q₀ + (1 − α)[(1 − s) q_fit + s q_tempered] ρ) for Q, Q_T defensive."""
@@ -591,16 +595,14 @@ class ProposalRefinement:
         self._tempered = {}
         for number in metadata.get("tempered", []):
             prefix = f"tempered{number}_"
-            self._tempered[int(number)] = FittedDensity.from_arrays(
-                metadata["keys"], {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)})
+            self._tempered[int(number)] = FittedDensity.from_arrays(metadata["keys"], _with_prefix(arrays, prefix))
         densities = []
         for i in range(len(rounds) - 1):
             prefix = f"density{i}_"
             if i + 1 in self._validation_members:
                 densities.append(None)
                 continue
-            densities.append(FittedDensity.from_arrays(
-                metadata["keys"], {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}))
+            densities.append(FittedDensity.from_arrays(metadata["keys"], _with_prefix(arrays, prefix)))
         stores = []
         for number, record in enumerate(rounds):
             path = self.round_draws_path(number)
@@ -612,6 +614,11 @@ class ProposalRefinement:
         logger.info(f"Resuming refinement after round {len(rounds) - 1} from {self.state_path}")
         return rounds, densities, stores
 
+
+
+def _with_prefix(arrays, prefix):
+    """The arrays whose names start with ``prefix``, under their names without it (one density's in a state file)."""
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 def round_draws_path(state_path, number):
