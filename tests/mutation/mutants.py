@@ -228,6 +228,11 @@ MUTANTS = [
            "np.logaddexp(np.log1p(-self.alpha) + log_base, np.log(self.alpha) + log_component)",
            (f"{T_REFINE_UNIT}::test_mixture_density_matches_its_draws",),
            "the density must use the weights the draws were made with"),
+    Mutant("ensemble-draws-in-equal-shares", FITTED,
+           "counts = rng.multinomial(n, self._shares())",
+           "counts = rng.multinomial(n, np.full(len(self.members), 1 / len(self.members)))",
+           (f"{T_REFINE_UNIT}::test_density_ensemble_with_shares_draws_and_weighs_each_member_by_its_share",),
+           "an ensemble with shares (the tempered share) must draw in the shares its density states"),
     Mutant("refinement-reuses-fitted-draws", REFINEMENT,
            "return RefinementOutcome(proposal, None, rounds, frozen_rounds, list(estimates), densities, frozen_estimate,",
            "return RefinementOutcome(proposal, stores[frozen_rounds[-1]], rounds, frozen_rounds, list(estimates), densities,\n"

@@ -268,6 +268,27 @@ def test_density_ensemble_is_the_equal_mixture_of_its_members():
                                                        rng.normal(0, 0.3, (500, 2)), np.ones(500), rng)])
 
 
+def test_density_ensemble_with_shares_draws_and_weighs_each_member_by_its_share():
+    # The frozen proposal's tempered share is an ensemble with unequal shares: its draws must come from the
+    # members in those shares, and its density must be the same weighted mixture (else the weights are biased).
+    keys = ["x0", "x1"]
+    priors = box_priors(keys)
+    rng = np.random.default_rng(11)
+    members = [FittedDensity.fit(priors, keys, rng.normal(centre, 0.3, (4000, 2)), np.ones(4000), rng)
+               for centre in ([-1.0, 0.0], [1.0, 0.5])]
+    ensemble = DensityEnsemble(members, [0.8, 0.2])
+    draws = ensemble.sample(20_000, rng)
+    assert np.mean(draws["x0"] > 0) == pytest.approx(0.2, abs=0.015)
+    expected = np.log(0.8 * np.exp(members[0].log_prob(draws)) + 0.2 * np.exp(members[1].log_prob(draws)))
+    np.testing.assert_allclose(ensemble.log_prob(draws), expected, rtol=0, atol=1e-10)
+    box = {key: rng.uniform(-HALF_WIDTH, HALF_WIDTH, 400_000) for key in keys}
+    assert np.mean(np.exp(ensemble.log_prob(box))) * (2 * HALF_WIDTH) ** 2 == pytest.approx(1, abs=0.02)
+    assert ensemble.digest() != DensityEnsemble(members).digest() != DensityEnsemble(members, [0.2, 0.8]).digest()
+    for shares in ([0.8, 0.3], [1.0, 0.0], [0.5, 0.25, 0.25]):
+        with pytest.raises(ValueError, match="one positive share per member, summing to 1"):
+            DensityEnsemble(members, shares)
+
+
 def pooled_setting(log_likelihood, keys, base, seed):
     settings = replace(DingoSettings.from_kwargs(dict(target_n_eff=1000)), refine_draws=4000)
     return ProposalRefinement(base, box_priors(keys), keys, log_likelihood, settings, seed, np.random.default_rng(seed))
