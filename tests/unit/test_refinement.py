@@ -248,12 +248,17 @@ def test_mixture_density_matches_its_draws():
     assert abs(summary.log_evidence) < 4 * summary.log_evidence_std, summary
 
 
-def test_density_ensemble_is_the_equal_mixture_of_its_members():
+def two_separated_fits(rng):
+    """Two fitted densities over (x0, x1), centred at x0 = -1 and x0 = +1 (so x0 > 0 tells which drew)."""
     keys = ["x0", "x1"]
     priors = box_priors(keys)
+    return keys, [FittedDensity.fit(priors, keys, rng.normal(centre, 0.3, (4000, 2)), np.ones(4000), rng)
+                  for centre in ([-1.0, 0.0], [1.0, 0.5])]
+
+
+def test_density_ensemble_is_the_equal_mixture_of_its_members():
     rng = np.random.default_rng(10)
-    members = [FittedDensity.fit(priors, keys, rng.normal(centre, 0.3, (4000, 2)), np.ones(4000), rng)
-               for centre in ([-1.0, 0.0], [1.0, 0.5])]
+    keys, members = two_separated_fits(rng)
     ensemble = DensityEnsemble(members)
     draws = ensemble.sample(20_000, rng)
     expected = np.log(0.5 * np.exp(members[0].log_prob(draws)) + 0.5 * np.exp(members[1].log_prob(draws)))
@@ -271,11 +276,8 @@ def test_density_ensemble_is_the_equal_mixture_of_its_members():
 def test_density_ensemble_with_shares_draws_and_weighs_each_member_by_its_share():
     # The frozen proposal's tempered share is an ensemble with unequal shares: its draws must come from the
     # members in those shares, and its density must be the same weighted mixture (else the weights are biased).
-    keys = ["x0", "x1"]
-    priors = box_priors(keys)
     rng = np.random.default_rng(11)
-    members = [FittedDensity.fit(priors, keys, rng.normal(centre, 0.3, (4000, 2)), np.ones(4000), rng)
-               for centre in ([-1.0, 0.0], [1.0, 0.5])]
+    keys, members = two_separated_fits(rng)
     ensemble = DensityEnsemble(members, [0.8, 0.2])
     draws = ensemble.sample(20_000, rng)
     assert np.mean(draws["x0"] > 0) == pytest.approx(0.2, abs=0.015)
