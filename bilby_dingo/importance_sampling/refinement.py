@@ -54,7 +54,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..proposals.base import evaluates_density
-from ..proposals.fitted import DensityEnsemble, FittedDensity
+from ..proposals.fitted import DensityEnsemble, FittedDensity, arrays_under_prefix
 from ..proposals.mixture import BASE_LOG_PROB, DefensiveMixtureProposal
 from ..utils import atomic_path
 from .draws import CheckpointError, DrawStore
@@ -595,14 +595,14 @@ class ProposalRefinement:
         self._tempered = {}
         for number in metadata.get("tempered", []):
             prefix = f"tempered{number}_"
-            self._tempered[int(number)] = FittedDensity.from_arrays(metadata["keys"], _with_prefix(arrays, prefix))
+            self._tempered[int(number)] = FittedDensity.from_arrays(metadata["keys"], arrays_under_prefix(arrays, prefix))
         densities = []
         for i in range(len(rounds) - 1):
             prefix = f"density{i}_"
             if i + 1 in self._validation_members:
                 densities.append(None)
                 continue
-            densities.append(FittedDensity.from_arrays(metadata["keys"], _with_prefix(arrays, prefix)))
+            densities.append(FittedDensity.from_arrays(metadata["keys"], arrays_under_prefix(arrays, prefix)))
         stores = []
         for number, record in enumerate(rounds):
             path = self.round_draws_path(number)
@@ -613,12 +613,6 @@ class ProposalRefinement:
             stores.append(store)
         logger.info(f"Resuming refinement after round {len(rounds) - 1} from {self.state_path}")
         return rounds, densities, stores
-
-
-
-def _with_prefix(arrays, prefix):
-    """The arrays whose names start with ``prefix``, under their names without it (one density's in a state file)."""
-    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 def round_draws_path(state_path, number):

@@ -372,10 +372,9 @@ class FittedDensity:
     @classmethod
     def from_arrays(cls, keys, arrays):
         transform = UnboundedTransform(arrays["kinds"], arrays["lower"], arrays["upper"], arrays["cut"])
-        flow = {key[len("flow_"):]: value for key, value in arrays.items() if key.startswith("flow_")}
+        flow = arrays_under_prefix(arrays, "flow_")
         density = SplineFlowDensity.from_arrays(flow) if flow else StudentTMixture.from_arrays(arrays)
-        prefix = "sky_frame_"
-        frame = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+        frame = arrays_under_prefix(arrays, "sky_frame_")
         return cls(keys, transform, arrays["centre"], arrays["scale"], density,
                    SkyFrame.from_arrays(frame) if frame else None)
 
@@ -386,6 +385,12 @@ class FittedDensity:
             hasher.update(key.encode())
             hasher.update(np.ascontiguousarray(value, dtype=float).tobytes())
         return hasher.hexdigest()[:16]
+
+
+def arrays_under_prefix(arrays, prefix):
+    """The arrays whose names start with ``prefix``, under their names without it: one part of a density stored
+    among others (a flow's or a sky frame's in a density's arrays, one density's in a refinement state file)."""
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 class DensityEnsemble:
