@@ -120,17 +120,23 @@ def masses_model(tmp_path_factory):
     return _train_or_reuse(values, tmp_path_factory, "masses_model")
 
 
-@pytest.fixture(scope="session")
-def gnpe_model(tmp_path_factory):
-    """A GNPE network for (chirp_mass, mass_ratio, geocent_time), time prior ±50 ms, kernel ±1 ms,
-    with its initialisation network; sky and the rest fixed. Trained once per session."""
+def gnpe_config_values(**overrides):
+    """The config of :func:`gnpe_model` (``overrides`` on top, e.g. for a set simulated like its data)."""
     values = tiny_config_values(**{
         "label": "gnpe", "prior-dict": MASSES_PRIOR, "inference-parameters": "[chirp_mass, mass_ratio, geocent_time]",
         "deltaT": "0.1", "gnpe-time-kernel": "0.001", "num-waveforms": "3000", "epochs": "25",
         "psd-family": "[aLIGO_O4_high]", "psd-scale-range": "[0.8, 1.25]", "svd-size": "32", "embedding-hidden": "64",
         "context-dim": "16", "flow-transforms": "3", "flow-hidden": "32", "seed": "5",
     })
-    return _train_or_reuse(values, tmp_path_factory, "gnpe_model")
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture(scope="session")
+def gnpe_model(tmp_path_factory):
+    """A GNPE network for (chirp_mass, mass_ratio, geocent_time), time prior ±50 ms, kernel ±1 ms,
+    with its initialisation network; sky and the rest fixed. Trained once per session."""
+    return _train_or_reuse(gnpe_config_values(), tmp_path_factory, "gnpe_model")
 
 
 def gw_injection_likelihood(seed=11, approximant="IMRPhenomD", detectors=("H1", "L1"), duration=4.0,
