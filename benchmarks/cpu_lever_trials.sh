@@ -11,6 +11,8 @@
 #   D  as C, lr 3e-5
 # and the long runs that followed (2026-12-08), 400,000 waveforms (seed 6), 18 epochs, analysis prior:
 #   L1 lr 3e-5        L2 lr 1e-4
+# and the long run they point to, started 2026-12-08 to go on over sessions (resume: run the same command again):
+#   V3 400,000 waveforms (seed 7), 120 epochs (47 M samples, ~7 h alone on this machine), lr 1e-4, analysis prior
 # Then the screen, on 60,000 waveforms from the analysis prior (seed 11), v2 first (the baseline):
 #   python benchmarks/network_loss_by_snr.py v2_model.pt OUTDIR/trialA/trialA_model.pt ... --num-waveforms 60000
 # Measured on this project's 2-core CPU VM, two trials side by side: 1,650-2,150 samples/s each, 13 min a trial.
@@ -27,10 +29,11 @@ for trial in $TRIALS; do
     case $trial in
         A|B|C|D) waveforms=300000 epochs=5 seed=5 ;;
         L1|L2) waveforms=400000 epochs=18 seed=6 ;;
-        *) echo "unknown trial $trial (A, B, C, D, L1, L2)"; exit 5 ;;
+        V3) waveforms=400000 epochs=120 seed=7 ;;
+        *) echo "unknown trial $trial (A, B, C, D, L1, L2, V3)"; exit 5 ;;
     esac
     case $trial in
-        A|B|C|L2) rate=1e-4 ;;
+        A|B|C|L2|V3) rate=1e-4 ;;
         D|L1) rate=3e-5 ;;
     esac
     ini="$OUTDIR/trial$trial.ini"

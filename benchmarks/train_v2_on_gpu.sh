@@ -77,7 +77,10 @@ for variant in $VARIANTS; do
         # (v2e's rate, at which v2's loss was still falling: -1.31 -> -1.41 in 11 epochs). Budget ~480 s of
         # a 10-minute call. Measure the simulation first (profile_training_step.py, docs/validation.md "The
         # training batch's host-side time"): the sidereal time per 8 s cell cut the host work 3-5.6x on the CPU.
-        v3a) OWN=("$LOUDER" initial-model=bilby_dingo/models/default_bbh_model.pt num-waveforms=1000000
+        # Training distances from the analysis prior, not $LOUDER: on the CPU (2026-12-08, cpu_lever_trials.sh,
+        # docs/validation.md "Screening training levers") continuing v2 on louder distances lost in every SNR band
+        # and on the analysis prior's gained in every band.
+        v3a) OWN=(initial-model=bilby_dingo/models/default_bbh_model.pt num-waveforms=1000000
                   batch-size=4096 learning-rate=1e-4 seed=4) ;;
         *) echo "unknown variant $variant"; exit 5 ;;
     esac
