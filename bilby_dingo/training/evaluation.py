@@ -14,12 +14,11 @@ import numpy as np
 import torch
 
 from ..network.model_file import ModelFileError, load_model
+from .trainer import Trainer
 
 # The model-file entries that must agree with the evaluation set's config for a network's log-density of
-# the simulated θ to mean the same thing (its architecture may differ).
-DATA_KEYS = ("detectors", "duration", "sampling_frequency", "minimum_frequency", "maximum_frequency",
-             "reference_frequency", "waveform_approximant", "reference_time", "post_trigger_duration",
-             "deltaT", "inference_parameters", "num_bins", "gnpe", "psd_family")
+# the simulated θ to mean the same thing: those an initial model must share, less the architecture.
+DATA_KEYS = tuple(key for key in Trainer.INITIAL_MODEL_KEYS if key != "network")
 
 
 def network_optimal_snr(noise_free_inputs):
