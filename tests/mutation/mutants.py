@@ -34,6 +34,7 @@ SKY_FRAME = "bilby_dingo/proposals/sky_frame.py"
 FITTED = "bilby_dingo/proposals/fitted.py"
 FITTED_FLOW = "bilby_dingo/proposals/fitted_flow.py"
 DETECTOR = "bilby_dingo/simulation/detector.py"
+EVALUATION = "bilby_dingo/training/evaluation.py"
 
 T_STATISTICS = "tests/unit/test_statistics.py"
 T_DRIVER = "tests/unit/test_driver.py"
@@ -322,4 +323,11 @@ MUTANTS = [
            "np.log(shares) - 0.5 * squared",
            (f"{T_REFINE_UNIT}::test_banana_evidence_and_efficiency",),
            "a flow proposal's density must be that of the base its draws come from (widened), or weights are wrong"),
+    # --- the screen of training levers ----------------------------------------------------------------------
+    Mutant("screen-snr-of-other-signals", EVALUATION,
+           "twin = simulator.simulate(chunk, np.random.default_rng([seed, start]), add_noise=False)",
+           "twin = simulator.simulate(chunk, np.random.default_rng([seed + 1, start]), add_noise=False)",
+           ("tests/integration/test_network_evaluation.py::"
+            "test_evaluation_batches_pair_each_noisy_batch_with_the_snr_of_its_own_signals",),
+           "each sample's SNR band must be that of its own signal, or the screen compares networks on the wrong bands"),
 ]
