@@ -21,9 +21,10 @@ from .trainer import Trainer
 DATA_KEYS = tuple(key for key in Trainer.INITIAL_MODEL_KEYS if key != "network")
 
 
-def network_optimal_snr(noise_free_inputs):
+def optimal_snr_of_inputs(noise_free_inputs):
     """sqrt(Σ_I Σ_k |w_Ik|²) of noise-free network inputs: in bilby's whitened units (unit-variance noise in
-    each part, simulation.noise.whitening_factor) that is the network optimal SNR, sqrt(4/T Σ |h|² / S)."""
+    each part, simulation.noise.whitening_factor) that is the network optimal SNR, sqrt(4/T Σ |h|² / S). (For a
+    bilby likelihood's injection, validation.pp.network_optimal_snr gives the same quantity from bilby.)"""
     signal = noise_free_inputs[:, :, :2, :].astype(np.float64)
     return np.sqrt(np.sum(signal ** 2, axis=(1, 2, 3)))
 
@@ -39,7 +40,7 @@ def evaluation_batches(simulator, indices, seed, batch_size=1024):
         chunk = np.asarray(indices[start:start + batch_size])
         twin = simulator.simulate(chunk, np.random.default_rng([seed, start]), add_noise=False)
         batch = simulator.simulate(chunk, np.random.default_rng([seed, start]))
-        yield batch, network_optimal_snr(twin["inputs"])
+        yield batch, optimal_snr_of_inputs(twin["inputs"])
 
 
 def check_model_fits(metadata, reference, path):

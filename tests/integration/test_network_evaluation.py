@@ -10,7 +10,7 @@ from bilby_dingo.training.evaluation import (
     check_model_fits,
     evaluation_batches,
     held_out_log_densities,
-    network_optimal_snr,
+    optimal_snr_of_inputs,
     paired_band_summary,
 )
 from bilby_dingo.training.trainer import Trainer
@@ -29,7 +29,7 @@ def test_evaluation_batches_pair_each_noisy_batch_with_the_snr_of_its_own_signal
     noise = batch["inputs"][:, :, :2] - twin["inputs"][:, :, :2]
     assert noise.std() == pytest.approx(1.0, abs=0.02)  # the difference is the unit-variance noise alone
     np.testing.assert_allclose(snr, np.sqrt(np.sum(twin["inputs"][:, :, :2].astype(float) ** 2, axis=(1, 2, 3))))
-    assert network_optimal_snr(twin["inputs"]).shape == (len(indices),)
+    assert optimal_snr_of_inputs(twin["inputs"]).shape == (len(indices),)
     # Batches of another size draw other noise but cover the same samples in order.
     pieces = list(evaluation_batches(simulator, indices, seed=4, batch_size=3))
     assert [len(s) for _, s in pieces] == [3, 3, 1]
